@@ -1,0 +1,340 @@
+/*
+ * pipeline/cli.c — command-line and config parsing shared by every command.
+ *
+ * Defaults come from mmpipe.json in the working directory (or --config FILE),
+ * then flags override them.  Each command passes the list of long options it
+ * accepts; anything else is a usage error (exit 2).
+ */
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("mmpipe: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+enum {
+    O_DB = 1000, O_CONFIG, O_SYNC, O_LEASE, O_HEARTBEAT, O_BACKOFF, O_BACKOFF_CAP, O_MAX_ATTEMPTS,
+    O_MAX_CRASHES, O_PRIORITY, O_FOLLOW, O_FORCE, O_QUIET, O_JSON, O_FAILED, O_THROTTLE, O_STATE,
+    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY
+};
+
+static const struct option all_opts[] = {
+    {"db", required_argument, 0, O_DB},
+    {"config", required_argument, 0, O_CONFIG},
+    {"sync", required_argument, 0, O_SYNC},
+    {"busy-timeout", required_argument, 0, O_BUSY},
+    {"lease", required_argument, 0, O_LEASE},
+    {"heartbeat", required_argument, 0, O_HEARTBEAT},
+    {"backoff", required_argument, 0, O_BACKOFF},
+    {"backoff-cap", required_argument, 0, O_BACKOFF_CAP},
+    {"max-attempts", required_argument, 0, O_MAX_ATTEMPTS},
+    {"max-crashes", required_argument, 0, O_MAX_CRASHES},
+    {"priority", required_argument, 0, O_PRIORITY},
+    {"workers", required_argument, 0, 'j'},
+    {"follow", no_argument, 0, O_FOLLOW},
+    {"force", no_argument, 0, O_FORCE},
+    {"quiet", no_argument, 0, O_QUIET},
+    {"json", no_argument, 0, O_JSON},
+    {"failed", no_argument, 0, O_FAILED},
+    {"throttle-ms", required_argument, 0, O_THROTTLE},
+    {"state", required_argument, 0, O_STATE},
+    {"kind", required_argument, 0, O_KIND},
+    {"format", required_argument, 0, O_FORMAT},
+    {"out", required_argument, 0, O_OUT},
+    {"baseline", required_argument, 0, O_BASELINE},
+    {"no-baseline", no_argument, 0, O_NO_BASELINE},
+    {"model", required_argument, 0, 'm'},
+    {"mmproj", required_argument, 0, O_MMPROJ},
+    {"threads", required_argument, 0, 't'},
+    {"n-predict", required_argument, 0, 'n'},
+    {"jobs", required_argument, 0, O_JOBS},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0}};
+
+static int allowed_opt(const char *allowed, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = allowed; p && *p;) {
+        const char *q = strchr(p, ',');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n)) return 1;
+        p = q ? q + 1 : p + len;
+    }
+    return 0;
+}
+
+static int parse_int(const char *cmd, const char *opt, const char *v, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < lo || x > hi) {
+        cli_error("%s: --%s wants a whole number from %d to %d, not '%s'", cmd, opt, lo, hi, v);
+        return EXIT_USAGE;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_secs(const char *cmd, const char *opt, const char *v, double *out) {
+    double s = mm_parse_seconds(v);
+    if (s < 0) {
+        cli_error("%s: --%s wants seconds (e.g. 30 or 0.5), not '%s'", cmd, opt, v);
+        return EXIT_USAGE;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Applies one option (from a flag or from the config file, as text). */
+static int apply(cli *c, int id, const char *name, const char *v) {
+    switch (id) {
+    case O_DB: c->db = v; return 0;
+    case O_CONFIG: c->config = v; return 0;
+    case O_SYNC:
+        if (jobs_sync_parse(v, &c->jopt.sync)) {
+            cli_error("%s: --sync wants FULL, NORMAL or OFF, not '%s'", c->cmd, v);
+            return EXIT_USAGE;
+        }
+        return 0;
+    case O_BUSY: {
+        double s;
+        if (parse_secs(c->cmd, name, v, &s)) return EXIT_USAGE;
+        c->jopt.busy_timeout_ms = (int)(s * 1000);
+        return 0;
+    }
+    case O_LEASE: return parse_secs(c->cmd, name, v, &c->lease_s);
+    case O_HEARTBEAT: return parse_secs(c->cmd, name, v, &c->heartbeat_s);
+    case O_BACKOFF: return parse_secs(c->cmd, name, v, &c->backoff_s);
+    case O_BACKOFF_CAP: return parse_secs(c->cmd, name, v, &c->backoff_cap_s);
+    case O_MAX_ATTEMPTS: return parse_int(c->cmd, name, v, 1, 1000, &c->max_attempts);
+    case O_MAX_CRASHES: return parse_int(c->cmd, name, v, 1, 1000, &c->max_crashes);
+    case O_PRIORITY: return parse_int(c->cmd, name, v, -1000000, 1000000, &c->priority);
+    case 'j': return parse_int(c->cmd, name, v, 1, 256, &c->workers);
+    case O_THROTTLE: {
+        double s;
+        if (parse_secs(c->cmd, name, v, &s)) return EXIT_USAGE;
+        c->throttle_ms = s;
+        return 0;
+    }
+    case O_STATE:
+        if (job_state_parse(v) < 0) {
+            cli_error("%s: --state wants queued, running, done, failed or cancelled, not '%s'", c->cmd, v);
+            return EXIT_USAGE;
+        }
+        c->state = v;
+        return 0;
+    case O_KIND: c->kind = v; return 0;
+    case O_FORMAT: c->format = v; return 0;
+    case O_OUT: c->out = v; return 0;
+    case O_BASELINE: c->baseline = v; return 0;
+    case 'm': c->model = v; return 0;
+    case O_MMPROJ: c->mmproj = v; return 0;
+    case 't': return parse_int(c->cmd, name, v, 1, 1024, &c->threads);
+    case 'n': return parse_int(c->cmd, name, v, -1, 1 << 24, &c->n_predict);
+    case O_JOBS: return parse_int(c->cmd, name, v, 1, 10000000, &c->bench_jobs);
+    case O_FOLLOW: c->follow = 1; return 0;
+    case O_FORCE: c->force = 1; return 0;
+    case O_QUIET: c->quiet = 1; return 0;
+    case O_JSON: c->json = 1; return 0;
+    case O_FAILED: c->failed = 1; return 0;
+    case O_NO_BASELINE: c->no_baseline = 1; return 0;
+    }
+    return 0;
+}
+
+/* Strings from the config file live as long as the process (config_doc, cfg_strings). */
+static cJSON *config_doc;
+static char *cfg_strings[64];
+static size_t n_cfg_strings;
+
+/* Reads defaults from path (explicit: must exist) or ./mmpipe.json (optional). */
+static int load_config(cli *c, const char *path, int explicit_path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (!explicit_path && errno == ENOENT) return 0;
+        cli_error("%s: cannot read config: %s", path, strerror(errno));
+        return EXIT_FATAL;
+    }
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            if (cap > (1u << 20)) {
+                fclose(f);
+                free(buf);
+                cli_error("%s: config file larger than 1 MiB", path);
+                return EXIT_FATAL;
+            }
+            cap = cap ? cap * 2 : 8192;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                fclose(f);
+                free(buf);
+                cli_error("out of memory");
+                return EXIT_FATAL;
+            }
+            buf = nb;
+        }
+        size_t k = fread(buf + n, 1, 4096, f);
+        n += k;
+        if (k == 0) break;
+    }
+    fclose(f);
+    buf[n] = 0;
+    char errbuf[256];
+    int rc = cli_config_apply(c, buf, n, errbuf, sizeof errbuf);
+    free(buf);
+    if (rc) cli_error("%s: %s", path, errbuf);
+    return rc ? EXIT_FATAL : 0;
+}
+
+int cli_config_apply(cli *c, const char *text, size_t n, char *err, size_t errn) {
+    cJSON *doc = cJSON_ParseWithLength(text, n);
+    if (!doc || !cJSON_IsObject(doc)) {
+        snprintf(err, errn, "not a JSON object%s", doc ? "" : " (JSON syntax error)");
+        cJSON_Delete(doc);
+        return EXIT_FATAL;
+    }
+    cJSON *it;
+    cJSON_ArrayForEach(it, doc) {
+        const char *key = it->string;
+        int id = 0;
+        for (const struct option *o = all_opts; o->name; o++)
+            if (!strcmp(o->name, key)) id = o->val;
+        if (!id || id == O_CONFIG || id == 'h') {
+            snprintf(err, errn, "unknown setting \"%.64s\"", key);
+            cJSON_Delete(doc);
+            return EXIT_FATAL;
+        }
+        char num[64];
+        const char *v;
+        if (cJSON_IsString(it)) v = it->valuestring;
+        else if (cJSON_IsNumber(it)) {
+            snprintf(num, sizeof num, "%.17g", it->valuedouble);
+            v = num;
+        } else if (cJSON_IsTrue(it)) v = "1";
+        else if (cJSON_IsFalse(it)) continue;
+        else {
+            snprintf(err, errn, "setting \"%.64s\" wants a string, number or boolean", key);
+            cJSON_Delete(doc);
+            return EXIT_FATAL;
+        }
+        /* numbers given as text for integer options: strip a ".0" from %g */
+        if (cJSON_IsNumber(it) && it->valuedouble == (double)(long long)it->valuedouble)
+            snprintf(num, sizeof num, "%lld", (long long)it->valuedouble);
+        const char *keep = v;
+        if (v == num) { /* options keep pointers: numbers need a lasting copy */
+            if (n_cfg_strings == sizeof cfg_strings / sizeof cfg_strings[0] ||
+                !(cfg_strings[n_cfg_strings] = mm_strdup(num))) {
+                snprintf(err, errn, "too many settings");
+                cJSON_Delete(doc);
+                return EXIT_FATAL;
+            }
+            keep = cfg_strings[n_cfg_strings++];
+        }
+        if (apply(c, id, key, keep)) {
+            snprintf(err, errn, "bad value for \"%.64s\"", key);
+            cJSON_Delete(doc);
+            return EXIT_FATAL;
+        }
+    }
+    /* values point into doc: keep it (one config per process) */
+    if (config_doc) cJSON_Delete(config_doc);
+    config_doc = doc;
+    return 0;
+}
+
+static void defaults(cli *c, const char *cmd) {
+    memset(c, 0, sizeof *c);
+    c->cmd = cmd;
+    c->db = "mmpipe.db";
+    jobs_options_default(&c->jopt);
+    c->lease_s = 30;
+    c->heartbeat_s = 10;
+    c->backoff_s = 1;
+    c->backoff_cap_s = 600;
+    c->max_attempts = 3;
+    c->max_crashes = 10;
+    c->workers = 1;
+    c->n_predict = -1;
+    c->bench_jobs = 4000;
+}
+
+int cli_parse(cli *c, const char *cmd, const char *allowed, int argc, char **argv) {
+    defaults(c, cmd);
+    /* --config first, so flags override what it sets */
+    const char *cfg = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) cfg = argv[i + 1];
+        else if (!strncmp(argv[i], "--config=", 9)) cfg = argv[i] + 9;
+    }
+    int rc = load_config(c, cfg ? cfg : "mmpipe.json", cfg != NULL);
+    if (rc) return rc;
+    c->cmd = cmd;
+    optind = 1;
+    opterr = 0;
+    int idx, ch;
+    while ((ch = getopt_long(argc, argv, ":j:m:t:n:h", all_opts, &idx)) != -1) {
+        if (ch == '?' || ch == ':') {
+            const char *bad = argv[optind - 1];
+            cli_error("%s: %s '%s' (see 'mmpipe %s --help')", cmd,
+                      ch == ':' ? "option needs a value:" : "unknown option", bad, cmd);
+            return EXIT_USAGE;
+        }
+        const char *name = NULL;
+        for (const struct option *o = all_opts; o->name; o++)
+            if (o->val == ch) name = o->name;
+        if (ch == 'h') return -1; /* caller prints help */
+        if (!allowed_opt(allowed, name) && ch != O_CONFIG) {
+            cli_error("%s: option --%s does not apply here (see 'mmpipe %s --help')", cmd, name, cmd);
+            return EXIT_USAGE;
+        }
+        if ((rc = apply(c, ch, name, optarg))) return rc;
+    }
+    c->args = argv + optind;
+    c->nargs = argc - optind;
+    return 0;
+}
+
+void cli_free(cli *c) { (void)c; }
+
+jobs_db *cli_open_db(const cli *c, int read_only) {
+    jobs_options o = c->jopt;
+    o.read_only = read_only;
+    if (read_only) {
+        struct stat st;
+        if (stat(c->db, &st) != 0) {
+            cli_error("%s: no database here (nothing has been queued yet?)", c->db);
+            return NULL;
+        }
+    }
+    jobs_db *db;
+    mm_err e;
+    if (jobs_open(c->db, &o, &db, &e) != MM_OK) {
+        cli_error("%s", e.msg);
+        return NULL;
+    }
+    return db;
+}
+
+void cli_lease(const cli *c, jobs_lease *l, const char *owner, const char *kinds) {
+    memset(l, 0, sizeof *l);
+    l->owner = owner;
+    l->lease_ms = (int64_t)(c->lease_s * 1000);
+    l->backoff_base_ms = (int64_t)(c->backoff_s * 1000);
+    l->backoff_cap_ms = (int64_t)(c->backoff_cap_s * 1000);
+    l->kinds = kinds;
+    if (l->lease_ms < 100) l->lease_ms = 100;
+}

@@ -1,0 +1,110 @@
+/*
+ * pipeline/cli.h — private to pipeline/: the parsed command line, the commands,
+ * and the pieces they share (scanning inputs, job kinds, the worker, progress,
+ * exports).  pipeline/ is the only part of mmpipe that prints for the user or exits.
+ *
+ * Exit codes: 0 every job of the run done; 3 finished but some inputs failed;
+ * 1 fatal (database unusable, missing input path, ...); 2 usage error.
+ */
+#ifndef MM_CLI_H
+#define MM_CLI_H
+
+#include <stdio.h>
+
+#include "jobs.h"
+#include "mm_common.h"
+
+enum { EXIT_OK = 0, EXIT_FATAL = 1, EXIT_USAGE = 2, EXIT_SOME_FAILED = 3 };
+
+/* Every option any command takes; each command says which it accepts. */
+typedef struct cli {
+    const char *cmd;              /* "worker", "jobs add", ... */
+    const char *db;               /* --db (default ./mmpipe.db) */
+    const char *config;           /* --config */
+    jobs_options jopt;            /* --sync */
+    double lease_s, heartbeat_s, backoff_s, backoff_cap_s;
+    int max_attempts, max_crashes, priority;
+    int workers;                  /* -j */
+    int follow, force, quiet, json, failed, no_baseline;
+    double throttle_ms;           /* --throttle-ms: per-job sleep, for tests */
+    const char *state, *kind, *format, *out, *baseline;
+    const char *model, *mmproj;   /* -m, --mmproj */
+    int threads, n_predict;       /* -t, -n */
+    int bench_jobs;               /* --jobs (bench queue) */
+    char **args;                  /* positional arguments */
+    int nargs;
+} cli;
+
+/* Parses argv (after the command words) into c, accepting only the long option
+ * names listed in allowed ("db,json,..."), after defaults from mmpipe.json or
+ * --config.  Returns 0, or EXIT_USAGE / EXIT_FATAL after printing why. */
+int cli_parse(cli *c, const char *cmd, const char *allowed, int argc, char **argv);
+void cli_free(cli *c);
+/* Applies a JSON config document (mmpipe.json); 0 or EXIT_FATAL with a reason in err. */
+int cli_config_apply(cli *c, const char *text, size_t n, char *err, size_t errn);
+/* Prints "mmpipe: msg" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Opens c->db for writing (or reading); prints the error and returns NULL on failure. */
+jobs_db *cli_open_db(const cli *c, int read_only);
+void cli_lease(const cli *c, jobs_lease *l, const char *owner, const char *kinds);
+
+/* ---- scanning inputs (scan.c) ---- */
+typedef struct scan_list {
+    jobs_input *v;
+    size_t n, cap;
+} scan_list;
+/* Walks files and folders (recursively, sorted) and hashes every regular file.
+ * A path given that does not exist is fatal (MM_ENOTFOUND); an unreadable file or
+ * folder inside becomes an input with .error set.  skip_path is never listed. */
+mm_code scan_paths(char **paths, int n, const char *skip_path, scan_list *out, mm_err *e);
+void scan_free(scan_list *l);
+
+/* Scans paths, enqueues one job of kind per file in one transaction and reports on
+ * stderr; the scanned inputs go to *keep when non-NULL.  EXIT_OK, EXIT_SOME_FAILED
+ * (unreadable or still-failed inputs) or EXIT_FATAL. */
+int cli_enqueue(const cli *c, const char *kind, char **paths, int n, jobs_enqueue_stats *st,
+                scan_list *keep);
+
+/* ---- job kinds (kinds.c) ---- */
+typedef struct kind_result {
+    char *text;                   /* malloc'd result text */
+    char *data;                   /* malloc'd JSON or NULL */
+    int retryable;                /* on error */
+} kind_result;
+typedef int (*kind_fn)(const job *j, kind_result *r, mm_err *e);
+typedef struct kind_def {
+    const char *name;
+    const char *help;
+    kind_fn run;
+} kind_def;
+const kind_def *kind_find(const char *name);
+/* ",hash,...," — every kind this build can run. */
+const char *kind_list_csv(void);
+const char *kind_names(void); /* "hash" for messages */
+
+/* ---- worker (worker.c) ---- */
+typedef struct worker_stats { int64_t done, failed, retried, lost, released; } worker_stats;
+/* Runs jobs until none is left that this worker can run (or forever with --follow,
+ * until SIGINT/SIGTERM).  Returns EXIT_OK, EXIT_SOME_FAILED or EXIT_FATAL. */
+int worker_run(const cli *c, worker_stats *st);
+
+/* ---- progress (progress.c) ---- */
+typedef struct progress progress;
+progress *progress_new(const char *what, int64_t total, int quiet);
+void progress_add_total(progress *p, int64_t n);
+void progress_step(progress *p, int ok);
+void progress_end(progress *p);
+
+/* ---- exports (export.c) ---- */
+/* Writes one record per path of each done job of kind; returns records written or -1. */
+mm_code export_results(jobs_db *db, const char *kind, const char *format, FILE *f, int64_t *n, mm_err *e);
+
+/* ---- commands ---- */
+int cmd_jobs(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_results(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_hash(int argc, char **argv);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * pipeline/main.c — the `mmpipe` binary: dispatch to subcommands.
+ */
+#include "cli.h"
+
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"hash", cmd_hash, "hash files through the queue (model-free demo job)"},
+    {"jobs", cmd_jobs, "add, list, cancel, retry and purge jobs"},
+    {"worker", cmd_worker, "run queued jobs until none is left (or --follow)"},
+    {"status", cmd_status, "job counts by kind and state"},
+    {"results", cmd_results, "list or export results (JSONL, CSV)"},
+    {"bench", cmd_bench, "benchmarks: 'bench queue'"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "mmpipe %s — batch jobs over images, recordings and documents with a local model;\n"
+               "every job and result is kept in one SQLite file (./mmpipe.db, --db PATH).\n\n"
+               "usage: mmpipe COMMAND [options]   ('mmpipe COMMAND --help' for more)\n\n",
+            MMPIPE_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-8s %s\n", "help", "this list");
+    fprintf(f, "\nexit codes: 0 all done, 3 some inputs failed, 1 fatal error, 2 usage error\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+        if (argc > 2) {
+            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (!strcmp(commands[i].name, argv[2])) {
+                    char *av[] = {argv[2], "--help", NULL};
+                    return commands[i].run(2, av);
+                }
+        }
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        printf("mmpipe %s\n", MMPIPE_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(commands[i].name, name)) return commands[i].run(argc - 1, argv + 1);
+    cli_error("unknown command '%s' (see 'mmpipe help')", name);
+    return EXIT_USAGE;
+}

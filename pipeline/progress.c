@@ -1,0 +1,78 @@
+/*
+ * pipeline/progress.c — progress on stderr: a live bar when stderr is a
+ * terminal, a plain line every few seconds otherwise, nothing with --quiet.
+ * Safe to call from several worker threads.
+ */
+#include "cli.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct progress {
+    pthread_mutex_t mu;
+    const char *what;
+    int64_t total, done, failed;
+    int64_t start_ns, last_ns;
+    int tty, quiet;
+};
+
+progress *progress_new(const char *what, int64_t total, int quiet) {
+    progress *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    p->what = what;
+    p->total = total;
+    p->quiet = quiet;
+    p->tty = isatty(2);
+    p->start_ns = p->last_ns = mm_mono_ns();
+    return p;
+}
+
+void progress_add_total(progress *p, int64_t n) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->total += n;
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void draw(progress *p, int final) {
+    double secs = (double)(mm_mono_ns() - p->start_ns) / 1e9;
+    double rate = secs > 0 ? (double)(p->done + p->failed) / secs : 0;
+    int64_t total = p->total > p->done + p->failed ? p->total : p->done + p->failed;
+    if (p->tty) {
+        int width = 30, fill = total ? (int)(width * (p->done + p->failed) / total) : width;
+        char bar[64];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = 0;
+        fprintf(stderr, "\r%s [%s] %lld/%lld, %lld failed, %.1f/s\033[K%s", p->what, bar,
+                (long long)(p->done + p->failed), (long long)total, (long long)p->failed, rate,
+                final ? "\n" : "");
+    } else {
+        fprintf(stderr, "%s: %lld/%lld done, %lld failed, %.1f/s%s\n", p->what,
+                (long long)(p->done + p->failed), (long long)total, (long long)p->failed, rate,
+                final ? " (finished)" : "");
+    }
+    fflush(stderr);
+}
+
+void progress_step(progress *p, int ok) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    if (ok) p->done++;
+    else p->failed++;
+    int64_t now = mm_mono_ns();
+    int64_t every = p->tty ? 100000000LL : 5000000000LL;
+    if (!p->quiet && now - p->last_ns >= every) {
+        p->last_ns = now;
+        draw(p, 0);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void progress_end(progress *p) {
+    if (!p) return;
+    if (!p->quiet && (p->done + p->failed > 0 || p->tty)) draw(p, 1);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
