@@ -199,11 +199,15 @@ static int load_config(cli *c, const char *path, int explicit_path) {
     return rc ? EXIT_FATAL : 0;
 }
 
+/* A new config replaces the previous one: option strings point into config_doc and
+ * cfg_strings, which therefore live until the next call (one config per process). */
 int cli_config_apply(cli *c, const char *text, size_t n, char *err, size_t errn) {
-    cJSON *doc = cJSON_ParseWithLength(text, n);
+    cJSON_Delete(config_doc);
+    for (size_t i = 0; i < n_cfg_strings; i++) free(cfg_strings[i]);
+    n_cfg_strings = 0;
+    cJSON *doc = config_doc = cJSON_ParseWithLength(text, n);
     if (!doc || !cJSON_IsObject(doc)) {
         snprintf(err, errn, "not a JSON object%s", doc ? "" : " (JSON syntax error)");
-        cJSON_Delete(doc);
         return EXIT_FATAL;
     }
     cJSON *it;
@@ -214,44 +218,33 @@ int cli_config_apply(cli *c, const char *text, size_t n, char *err, size_t errn)
             if (!strcmp(o->name, key)) id = o->val;
         if (!id || id == O_CONFIG || id == 'h') {
             snprintf(err, errn, "unknown setting \"%.64s\"", key);
-            cJSON_Delete(doc);
             return EXIT_FATAL;
         }
         char num[64];
-        const char *v;
+        const char *v = num;
         if (cJSON_IsString(it)) v = it->valuestring;
-        else if (cJSON_IsNumber(it)) {
-            snprintf(num, sizeof num, "%.17g", it->valuedouble);
-            v = num;
-        } else if (cJSON_IsTrue(it)) v = "1";
+        else if (cJSON_IsNumber(it) && it->valuedouble == (double)(long long)it->valuedouble)
+            snprintf(num, sizeof num, "%lld", (long long)it->valuedouble);
+        else if (cJSON_IsNumber(it)) snprintf(num, sizeof num, "%.17g", it->valuedouble);
+        else if (cJSON_IsTrue(it)) snprintf(num, sizeof num, "1");
         else if (cJSON_IsFalse(it)) continue;
         else {
             snprintf(err, errn, "setting \"%.64s\" wants a string, number or boolean", key);
-            cJSON_Delete(doc);
             return EXIT_FATAL;
         }
-        /* numbers given as text for integer options: strip a ".0" from %g */
-        if (cJSON_IsNumber(it) && it->valuedouble == (double)(long long)it->valuedouble)
-            snprintf(num, sizeof num, "%lld", (long long)it->valuedouble);
-        const char *keep = v;
         if (v == num) { /* options keep pointers: numbers need a lasting copy */
             if (n_cfg_strings == sizeof cfg_strings / sizeof cfg_strings[0] ||
                 !(cfg_strings[n_cfg_strings] = mm_strdup(num))) {
                 snprintf(err, errn, "too many settings");
-                cJSON_Delete(doc);
                 return EXIT_FATAL;
             }
-            keep = cfg_strings[n_cfg_strings++];
+            v = cfg_strings[n_cfg_strings++];
         }
-        if (apply(c, id, key, keep)) {
+        if (apply(c, id, key, v)) {
             snprintf(err, errn, "bad value for \"%.64s\"", key);
-            cJSON_Delete(doc);
             return EXIT_FATAL;
         }
     }
-    /* values point into doc: keep it (one config per process) */
-    if (config_doc) cJSON_Delete(config_doc);
-    config_doc = doc;
     return 0;
 }
 
