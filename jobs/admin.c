@@ -143,7 +143,7 @@ mm_code jobs_cancel(jobs_db *d, int64_t id, mm_err *e) {
 
 #define RETRY_SET \
     "UPDATE jobs SET state = 'queued', attempts = 0, crashes = 0, not_before = 0, finished_at = NULL, " \
-    "updated_at = ?2 "
+    "last_error = NULL, updated_at = ?2 "
 
 mm_code jobs_retry(jobs_db *d, int64_t id, mm_err *e) {
     return change_state(d, id, RETRY_SET "WHERE id = ?1 AND state IN ('failed', 'cancelled')",

@@ -221,8 +221,6 @@ static mm_code configure(jobs_db *d, const jobs_options *o, mm_err *e) {
     static const char *const sync_sql[] = {"PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL",
                                            "PRAGMA synchronous=OFF"};
     mm_code c;
-    sqlite3_busy_handler(d->db, busy_wait, d);
-    sqlite3_extended_result_codes(d->db, 1);
     if ((c = jobs_exec(d, "PRAGMA foreign_keys=ON", e))) return c;
     if ((c = jobs_exec(d, sync_sql[o->sync], e))) return c;
     if (o->read_only) return MM_OK;
@@ -235,6 +233,32 @@ static mm_code configure(jobs_db *d, const jobs_options *o, mm_err *e) {
     sqlite3_finalize(s);
     if (rc != SQLITE_ROW) return jobs_sqlerr(d, rc, "cannot open the database", e);
     if (!wal) return mm_err_set(e, MM_EIO, "%s: cannot switch to WAL journal mode", d->path);
+    return MM_OK;
+}
+
+/* A reader in a folder it cannot write cannot create the WAL index (-shm).  When
+ * no -wal file exists every committed change is in the main file, so reading it
+ * as immutable is exact. */
+static mm_code reopen_immutable(jobs_db *d, mm_err *e) {
+    char *wal = mm_asprintf("%s-wal", d->path);
+    int has_wal = wal && access(wal, F_OK) == 0;
+    free(wal);
+    if (has_wal) return MM_EREADONLY;
+    size_t n = strlen(d->path);
+    char *uri = malloc(3 * n + 32), *o = uri;
+    if (!uri) return mm_err_set(e, MM_ENOMEM, "out of memory");
+    o += sprintf(o, "file:");
+    for (const unsigned char *p = (const unsigned char *)d->path; *p; p++) {
+        if (*p == '%' || *p == '?' || *p == '#' || *p < 0x21 || *p >= 0x7f) o += sprintf(o, "%%%02X", *p);
+        else *o++ = (char)*p;
+    }
+    strcpy(o, "?immutable=1");
+    sqlite3_close(d->db);
+    d->db = NULL;
+    int rc = sqlite3_open_v2(uri, &d->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+    free(uri);
+    if (rc != SQLITE_OK) return jobs_sqlerr(d, rc, "cannot open database", e);
+    sqlite3_busy_handler(d->db, busy_wait, d);
     return MM_OK;
 }
 
@@ -254,32 +278,37 @@ mm_code jobs_open(const char *path, const jobs_options *opt, jobs_db **out, mm_e
     }
     d->busy_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 30000;
     d->lock_fd = -1;
-    if (!opt->read_only) {
-        char *lp = mm_asprintf("%s-lock", path);
-        if (lp) d->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        free(lp);
-    }
     d->rng = (uint64_t)mm_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)d;
     if (!d->rng) d->rng = 1;
     int flags = opt->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     int rc = sqlite3_open_v2(path, &d->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     mm_code c = MM_OK;
+    int64_t v = 0;
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_handler(d->db, busy_wait, d);
+        sqlite3_extended_result_codes(d->db, 1);
+    }
     if (rc != SQLITE_OK) {
         int er = errno;
         c = mm_err_set(e, rc == SQLITE_CANTOPEN && er == EACCES ? MM_EPERM : MM_EIO,
                        "%s: cannot open database: %s", path, d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
     } else if (!opt->read_only && sqlite3_db_readonly(d->db, "main") == 1) {
         c = mm_err_set(e, MM_EREADONLY, "%s: database is read-only (no write permission)", path);
-    } else if ((c = configure(d, opt, e)) == MM_OK) {
-        int64_t v;
-        if (opt->read_only) {
-            if (!(c = pragma_int(d, "PRAGMA user_version", &v, e)) && !(c = check_identity(d, v, e)) &&
-                v < JOBS_SCHEMA_VERSION)
-                c = mm_err_set(e, MM_EVERSION, "%s: database is not initialised (schema %lld)", path,
-                               (long long)v);
-        } else {
-            c = migrate(d, e);
-        }
+    } else if ((c = pragma_int(d, "PRAGMA user_version", &v, e)) != MM_OK && opt->read_only &&
+               (c == MM_EREADONLY || c == MM_EIO) && reopen_immutable(d, e) == MM_OK) {
+        c = pragma_int(d, "PRAGMA user_version", &v, e);
+    }
+    /* Identity first, with reads only: a file that is not ours is never modified
+     * (no WAL switch, no -wal/-shm/-lock files beside it). */
+    if (c == MM_OK) c = check_identity(d, v, e);
+    if (c == MM_OK) c = configure(d, opt, e);
+    if (c == MM_OK && opt->read_only && v < JOBS_SCHEMA_VERSION)
+        c = mm_err_set(e, MM_EVERSION, "%s: database is not initialised (schema %lld)", path, (long long)v);
+    if (c == MM_OK && !opt->read_only) {
+        char *lp = mm_asprintf("%s-lock", path);
+        if (lp) d->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        free(lp);
+        c = migrate(d, e);
     }
     if (c == MM_ECORRUPT && strstr(e ? e->msg : "", "file is not a database"))
         mm_err_set(e, MM_ECORRUPT, "%s: not an mmpipe database (not an SQLite file)", path);

@@ -98,6 +98,8 @@ typedef struct jobs_input {
     const char *sha256;          /* 64 lowercase hex digits of the content; NULL if unreadable */
     uint64_t size;
     const char *error;           /* non-NULL: unreadable; becomes a failed job keyed by path */
+    int clear_only;              /* not a job: path (a folder) is readable again, so forget
+                                    the failure recorded for it by an earlier enqueue */
 } jobs_input;
 
 typedef struct jobs_enqueue_stats {

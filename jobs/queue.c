@@ -110,12 +110,24 @@ static mm_code enqueue_unreadable(jobs_db *d, const jobs_spec *sp, const char *s
     return MM_OK;
 }
 
+/* Deletes the failed job an earlier enqueue recorded under path's own key. */
+static mm_code drop_path_failure(jobs_db *d, const jobs_spec *sp, const char *spec, const char *path,
+                                 mm_err *e) {
+    char pkey[65];
+    path_key(sp->kind, path, spec, pkey);
+    sqlite3_stmt *x = jobs_stmt(d, ST_ENQ_DROP_BAD,
+        "DELETE FROM jobs WHERE key = ?1 AND state != 'running'", e);
+    if (!x) return e ? e->code : MM_EIO;
+    sqlite3_bind_text(x, 1, pkey, -1, SQLITE_TRANSIENT);
+    return jobs_step_done(d, x, "enqueue", e);
+}
+
 /* A readable input: find or create its content job; drop the path-keyed failure
  * left by an earlier run when the file could not be read. */
 static mm_code enqueue_readable(jobs_db *d, const jobs_spec *sp, const char *spec,
                                 const jobs_input *in, int64_t now, int64_t *id,
                                 jobs_enqueue_stats *st, mm_err *e) {
-    char key[65], pkey[65];
+    char key[65];
     content_key(sp->kind, in->sha256, spec, key);
     sqlite3_stmt *s = jobs_stmt(d, ST_ENQ_INSERT,
         "INSERT INTO jobs(kind, key, sha256, size, params, model, priority, max_attempts, "
@@ -167,12 +179,7 @@ static mm_code enqueue_readable(jobs_db *d, const jobs_spec *sp, const char *spe
             if (state == JOB_FAILED) st->failed_already--;
         }
     }
-    path_key(sp->kind, in->path, spec, pkey);
-    sqlite3_stmt *x = jobs_stmt(d, ST_ENQ_DROP_BAD,
-        "DELETE FROM jobs WHERE key = ?1 AND state != 'running'", e);
-    if (!x) return e ? e->code : MM_EIO;
-    sqlite3_bind_text(x, 1, pkey, -1, SQLITE_TRANSIENT);
-    return jobs_step_done(d, x, "enqueue", e);
+    return drop_path_failure(d, sp, spec, in->path, e);
 }
 
 mm_code jobs_enqueue(jobs_db *d, const jobs_spec *sp, const jobs_input *in, size_t n,
@@ -191,6 +198,9 @@ mm_code jobs_enqueue(jobs_db *d, const jobs_spec *sp, const jobs_input *in, size
         int64_t id = 0;
         if (!in[i].path) {
             c = mm_err_set(e, MM_EINVAL, "enqueue: input %zu has no path", i);
+        } else if (in[i].clear_only) {
+            c = drop_path_failure(d, sp, spec, in[i].path, e);
+            continue;
         } else if (in[i].error || !in[i].sha256) {
             c = enqueue_unreadable(d, sp, spec, &in[i], now, &id, e);
             st->unreadable++;

@@ -66,11 +66,14 @@ int cli_enqueue(const cli *c, const char *kind, char **paths, int n, jobs_enqueu
         scan_free(&in);
         return EXIT_FATAL;
     }
-    for (size_t i = 0; i < in.n; i++)
+    size_t files = 0;
+    for (size_t i = 0; i < in.n; i++) {
         if (in.v[i].error) cli_error("%s: %s", in.v[i].path, in.v[i].error);
+        files += !in.v[i].clear_only;
+    }
     if (!c->quiet)
         fprintf(stderr, "mmpipe: %zu inputs: %lld new jobs, %lld already queued or done, "
-                "%lld re-queued, %lld still failed, %lld unreadable\n", in.n, (long long)st->added,
+                "%lld re-queued, %lld still failed, %lld unreadable\n", files, (long long)st->added,
                 (long long)(st->existing - st->failed_already - st->requeued), (long long)st->requeued,
                 (long long)st->failed_already, (long long)st->unreadable);
     if (keep) *keep = in;

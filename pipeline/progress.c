@@ -45,11 +45,11 @@ static void draw(progress *p, int final) {
         char bar[64];
         for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
         bar[width] = 0;
-        fprintf(stderr, "\r%s [%s] %lld/%lld, %lld failed, %.1f/s\033[K%s", p->what, bar,
+        fprintf(stderr, "\r%s [%s] %lld/%lld finished, %lld failed, %.1f/s\033[K%s", p->what, bar,
                 (long long)(p->done + p->failed), (long long)total, (long long)p->failed, rate,
                 final ? "\n" : "");
     } else {
-        fprintf(stderr, "%s: %lld/%lld done, %lld failed, %.1f/s%s\n", p->what,
+        fprintf(stderr, "%s: %lld/%lld finished, %lld failed, %.1f/s%s\n", p->what,
                 (long long)(p->done + p->failed), (long long)total, (long long)p->failed, rate,
                 final ? " (finished)" : "");
     }

@@ -25,6 +25,16 @@ static int skipped(const skip_set *s, const struct stat *st) {
 }
 
 static mm_code push(scan_list *l, const char *path, const char *sha, uint64_t size,
+                    const char *error, mm_err *e);
+
+/* A folder that could be read: tells the queue to forget an old "cannot open folder". */
+static mm_code push_readable_dir(scan_list *l, const char *path, mm_err *e) {
+    mm_code c = push(l, path, NULL, 0, NULL, e);
+    if (c == MM_OK) l->v[l->n - 1].clear_only = 1;
+    return c;
+}
+
+static mm_code push(scan_list *l, const char *path, const char *sha, uint64_t size,
                     const char *error, mm_err *e) {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
@@ -53,7 +63,12 @@ static mm_code add_file(scan_list *l, const char *path, mm_err *e) {
     char hex[65];
     uint64_t size = 0;
     mm_err fe;
-    if (mm_sha256_file(path, hex, &size, &fe) != MM_OK) return push(l, path, NULL, 0, fe.msg, e);
+    if (mm_sha256_file(path, hex, &size, &fe) != MM_OK) {
+        /* the message starts with "path: "; the path is reported beside it */
+        size_t pl = strlen(path);
+        const char *why = !strncmp(fe.msg, path, pl) && !strncmp(fe.msg + pl, ": ", 2) ? fe.msg + pl + 2 : fe.msg;
+        return push(l, path, NULL, 0, why, e);
+    }
     return push(l, path, hex, size, NULL, e);
 }
 
@@ -97,8 +112,8 @@ static mm_code walk(scan_list *l, const char *dir, const skip_set *skip, int dep
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;
-    mm_code c = MM_OK;
-    while ((de = readdir(d))) {
+    mm_code c = push_readable_dir(l, dir, e);
+    while (c == MM_OK && (de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 32;

@@ -16,7 +16,7 @@ for bin in $(find build-fuzz -maxdepth 3 -type f -name 'fuzz_*' -perm -u+x | sor
     mkdir -p "$work"
     [ -d "$seed" ] && cp -n "$seed"/* "$work"/ 2>/dev/null || true
     echo "== $name for ${SECS}s"
-    if ! "$bin" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    if ! "$bin" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
          -artifact_prefix=build-fuzz/artifacts/"$name"- "$work" 2> build-fuzz/"$name".log; then
         echo "FAIL: $name crashed; see build-fuzz/$name.log and build-fuzz/artifacts/" >&2
         tail -n 40 build-fuzz/"$name".log >&2

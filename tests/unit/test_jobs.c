@@ -137,8 +137,8 @@ static void test_enqueue_idempotent(void) {
     jobs_spec_default(&sp, "hash");
     char sha[65];
     strcpy(sha, fake_sha(1));
-    jobs_input in[3] = {{"a.txt", sha, 5, NULL}, {"copy of a.txt", sha, 5, NULL},
-                        {"gone.txt", NULL, 0, "cannot open: Permission denied"}};
+    jobs_input in[3] = {{"a.txt", sha, 5, NULL, 0}, {"copy of a.txt", sha, 5, NULL, 0},
+                        {"gone.txt", NULL, 0, "cannot open: Permission denied", 0}};
     jobs_enqueue_stats st;
     mm_err e;
     CHECK(jobs_enqueue(db, &sp, in, 3, &st, &e) == MM_OK, "enqueue: %s", e.msg);
@@ -158,18 +158,18 @@ static void test_enqueue_idempotent(void) {
     /* the unreadable file becomes readable: its failure is replaced by a content job */
     char sha2[65];
     strcpy(sha2, fake_sha(2));
-    jobs_input fixed = {"gone.txt", sha2, 1, NULL};
+    jobs_input fixed = {"gone.txt", sha2, 1, NULL, 0};
     CHECK(jobs_enqueue(db, &sp, &fixed, 1, &st, &e) == MM_OK && st.added == 1, "fixed file queued");
     CHECK(sql_int("enq.db", "SELECT count(*) FROM jobs WHERE state='failed'") == 0, "old failure dropped");
     /* content of a path changes: the path now maps to the new job only */
     char sha3[65];
     strcpy(sha3, fake_sha(3));
-    jobs_input changed = {"a.txt", sha3, 6, NULL};
+    jobs_input changed = {"a.txt", sha3, 6, NULL, 0};
     CHECK(jobs_enqueue(db, &sp, &changed, 1, &st, &e) == MM_OK && st.added == 1, "changed content");
     CHECK(sql_int("enq.db", "SELECT count(*) FROM inputs WHERE path = CAST('a.txt' AS BLOB) AND kind='hash'") == 2,
           "a.txt mapped once per spec");
     /* bad input to the API */
-    jobs_input badsha = {"x", "123", 1, NULL};
+    jobs_input badsha = {"x", "123", 1, NULL, 0};
     CHECK(jobs_enqueue(db, &sp, &badsha, 1, &st, &e) == MM_EINVAL, "short sha refused");
     jobs_spec nokind;
     jobs_spec_default(&nokind, "");
@@ -178,7 +178,7 @@ static void test_enqueue_idempotent(void) {
     long long before = sql_int("enq.db", "SELECT count(*) FROM jobs");
     char sha4[65];
     strcpy(sha4, fake_sha(4));
-    jobs_input mixed[2] = {{"new.txt", sha4, 1, NULL}, {"x", "123", 1, NULL}};
+    jobs_input mixed[2] = {{"new.txt", sha4, 1, NULL, 0}, {"x", "123", 1, NULL, 0}};
     CHECK(jobs_enqueue(db, &sp, mixed, 2, &st, &e) != MM_OK, "mixed batch refused");
     CHECK(sql_int("enq.db", "SELECT count(*) FROM jobs") == before, "nothing of it written");
     jobs_close(db);

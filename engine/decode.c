@@ -1,0 +1,465 @@
+/*
+ * engine/decode.c — the text decoder's forward pass over a batch of rows, and
+ * the KV cache it appends to (spec §1.6 for Gemma 4, §7.1 for Gemma 3; llama as
+ * the plain baseline).
+ *
+ * Shapes (T = rows in the batch, E = n_embd, per layer hd = head dim, H / Hkv =
+ * query / KV heads):  x, h [T][E];  q [T][H*hd];  k, v [T][Hkv*hd];  att [T][H*hd];
+ * gate, up [T][n_ff];  ple [T][L*P].  Every row belongs to a sequence and has a
+ * position; attention of a row sees the cells of its own sequence at positions
+ * <= its own (and, on sliding-window layers, within the window).
+ *
+ * KV cache: one K and one V array per layer that owns a cache ([n_cells][Hkv*hd],
+ * f32 — the precise mode of the fixtures); KV-shared Gemma 4 layers read the
+ * cache of their source layer and own nothing.  cell_seq < 0 marks a free cell.
+ */
+#include "engine_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mm_ctx {
+    const mm_model *m;
+    mm_pool *pool;
+    int n_ctx, n_batch, n_seq, n_cells;
+    float **kc, **vc;              /* per layer, NULL when shared */
+    int32_t *cell_pos, *cell_seq;
+    /* scratch, n_batch rows each */
+    float *x, *h, *q, *k, *v, *att, *o, *gate, *up, *f, *ple, *ple_tmp, *scores;
+    float *moe_acc, *moe_in, *moe_rt, *moe_w;
+    int32_t *moe_sel, *moe_rows, *row_cell;
+    float *logits;                 /* n_logits rows of n_vocab */
+    int n_logits, cap_logits;
+    mm_hidden_fn hook;
+    void *hook_ud;
+};
+
+/* ---------- context ---------- */
+
+static void *xcalloc(size_t n, size_t sz, int *fail) {
+    void *p = calloc(n ? n : 1, sz);
+    if (!p) *fail = 1;
+    return p;
+}
+
+mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_err *e) {
+    *out = NULL;
+    if (p->n_ctx <= 0 || p->n_batch <= 0 || p->n_seq <= 0 || p->n_ctx > (1 << 24) || p->n_seq > 4096)
+        return mm_err_set(e, MM_EINVAL, "context: bad sizes (n_ctx %d, n_batch %d, n_seq %d)", p->n_ctx,
+                          p->n_batch, p->n_seq);
+    mm_ctx *c = calloc(1, sizeof *c);
+    if (!c) return mm_err_set(e, MM_ENOMEM, "out of memory");
+    c->m = m;
+    c->n_ctx = p->n_ctx;
+    c->n_batch = p->n_batch;
+    c->n_seq = p->n_seq;
+    c->n_cells = p->n_ctx * p->n_seq;
+    int fail = 0;
+    size_t B = (size_t)p->n_batch, E = (size_t)m->n_embd;
+    c->pool = mm_pool_open(p->n_threads > 0 ? p->n_threads : 1);
+    if (!c->pool) fail = 1;
+    c->kc = xcalloc((size_t)m->n_layer, sizeof(float *), &fail);
+    c->vc = xcalloc((size_t)m->n_layer, sizeof(float *), &fail);
+    for (int il = 0; il < m->n_layer && !fail; il++) {
+        const mm_layer *ly = &m->layers[il];
+        if (ly->kv_src != il) continue;
+        size_t kd = (size_t)ly->head_dim * ly->n_head_kv;
+        c->kc[il] = xcalloc((size_t)c->n_cells * kd, sizeof(float), &fail);
+        c->vc[il] = xcalloc((size_t)c->n_cells * kd, sizeof(float), &fail);
+    }
+    c->cell_pos = xcalloc((size_t)c->n_cells, sizeof(int32_t), &fail);
+    c->cell_seq = xcalloc((size_t)c->n_cells, sizeof(int32_t), &fail);
+    size_t PL = (size_t)m->n_embd_ple * m->n_layer;
+    c->x = xcalloc(B * E, 4, &fail);
+    c->h = xcalloc(B * E, 4, &fail);
+    c->f = xcalloc(B * E, 4, &fail);
+    c->o = xcalloc(B * E, 4, &fail);
+    c->q = xcalloc(B * (size_t)m->max_qdim, 4, &fail);
+    c->att = xcalloc(B * (size_t)m->max_qdim, 4, &fail);
+    c->k = xcalloc(B * (size_t)m->max_kvdim, 4, &fail);
+    c->v = xcalloc(B * (size_t)m->max_kvdim, 4, &fail);
+    c->gate = xcalloc(B * (size_t)m->max_ff, 4, &fail);
+    c->up = xcalloc(B * (size_t)m->max_ff, 4, &fail);
+    c->ple = xcalloc(B * PL, 4, &fail);
+    c->ple_tmp = xcalloc(B * (PL > E ? PL : E), 4, &fail);
+    c->scores = xcalloc((size_t)mm_pool_threads(c->pool) * (size_t)c->n_cells, 4, &fail);
+    c->row_cell = xcalloc(B, sizeof(int32_t), &fail);
+    if (m->n_expert) {
+        c->moe_acc = xcalloc(B * E, 4, &fail);
+        c->moe_in = xcalloc(B * E, 4, &fail);
+        c->moe_rt = xcalloc(B * (size_t)m->n_expert, 4, &fail);
+        c->moe_w = xcalloc(B * (size_t)m->n_expert_used, 4, &fail);
+        c->moe_sel = xcalloc(B * (size_t)m->n_expert_used, sizeof(int32_t), &fail);
+        c->moe_rows = xcalloc(B, sizeof(int32_t), &fail);
+    }
+    if (fail) {
+        mm_ctx_close(c);
+        return mm_err_set(e, MM_ENOMEM, "context: out of memory (n_ctx %d, n_seq %d)", p->n_ctx, p->n_seq);
+    }
+    mm_ctx_clear(c, -1);
+    *out = c;
+    return MM_OK;
+}
+
+void mm_ctx_close(mm_ctx *c) {
+    if (!c) return;
+    for (int il = 0; c->kc && il < c->m->n_layer; il++) {
+        free(c->kc[il]);
+        free(c->vc[il]);
+    }
+    free(c->kc); free(c->vc); free(c->cell_pos); free(c->cell_seq);
+    free(c->x); free(c->h); free(c->f); free(c->o); free(c->q); free(c->att); free(c->k); free(c->v);
+    free(c->gate); free(c->up); free(c->ple); free(c->ple_tmp); free(c->scores); free(c->row_cell);
+    free(c->moe_acc); free(c->moe_in); free(c->moe_rt); free(c->moe_w); free(c->moe_sel); free(c->moe_rows);
+    free(c->logits);
+    mm_pool_close(c->pool);
+    free(c);
+}
+
+void mm_ctx_clear(mm_ctx *c, int seq) {
+    for (int i = 0; i < c->n_cells; i++)
+        if (seq < 0 || c->cell_seq[i] == seq) c->cell_seq[i] = -1;
+}
+
+void mm_ctx_set_hidden_hook(mm_ctx *c, mm_hidden_fn fn, void *ud) {
+    c->hook = fn;
+    c->hook_ud = ud;
+}
+
+const float *mm_ctx_logits(const mm_ctx *c, int i) {
+    if (i < 0 || i >= c->n_logits) return NULL;
+    return c->logits + (size_t)i * c->m->n_vocab;
+}
+
+/* ---------- attention ---------- */
+
+typedef struct attn_job {
+    mm_ctx *c;
+    const mm_layer *ly;
+    const mm_batch *b;
+    float scale;          /* on the scores (llama); 1 when Q was scaled */
+} attn_job;
+
+static void attn_task(void *arg, int ith, int nth) {
+    attn_job *j = arg;
+    mm_ctx *c = j->c;
+    const mm_layer *ly = j->ly;
+    const int hd = ly->head_dim, H = ly->n_head, Hkv = ly->n_head_kv, kd = hd * Hkv, qd = hd * H;
+    const float *K = c->kc[ly->kv_src], *V = c->vc[ly->kv_src];
+    const int n_swa = c->m->n_swa, swa = ly->is_swa && n_swa > 0;
+    float *sc = c->scores + (size_t)ith * c->n_cells;
+    int64_t a, bnd;
+    mm_split((int64_t)j->b->n * H, ith, nth, &a, &bnd);
+    for (int64_t w = a; w < bnd; w++) {
+        int t = (int)(w / H), head = (int)(w % H), hk = head / (H / Hkv);
+        const float *qv = c->q + (size_t)t * qd + (size_t)head * hd;
+        const int32_t p1 = j->b->pos[t], s1 = j->b->seq[t];
+        for (int cell = 0; cell < c->n_cells; cell++) {
+            int32_t p0 = c->cell_pos[cell];
+            if (c->cell_seq[cell] != s1 || p0 > p1 || (swa && p1 - p0 >= n_swa)) {
+                sc[cell] = -INFINITY;
+                continue;
+            }
+            const float *kv = K + (size_t)cell * kd + (size_t)hk * hd;
+            float s = 0;
+            for (int d = 0; d < hd; d++) s += qv[d] * kv[d];
+            sc[cell] = s * j->scale;
+        }
+        mm_softmax(sc, c->n_cells);
+        float *out = c->att + (size_t)t * qd + (size_t)head * hd;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int cell = 0; cell < c->n_cells; cell++) {
+            float p = sc[cell];
+            if (p == 0.0f) continue;
+            const float *vv = V + (size_t)cell * kd + (size_t)hk * hd;
+            for (int d = 0; d < hd; d++) out[d] += p * vv[d];
+        }
+    }
+}
+
+/* ---------- helpers ---------- */
+
+static const float *f32_data(const mm_tensor *t) { return t ? (const float *)t->data : NULL; }
+
+/* RMSNorm of each of rows rows of width n (in place when y == x), weight w (F32) or none. */
+static void norm_rows(float *y, const float *x, const mm_tensor *w, int rows, int n, int ld, float eps) {
+    for (int t = 0; t < rows; t++) mm_rmsnorm(y + (size_t)t * ld, x + (size_t)t * ld, f32_data(w), n, eps);
+}
+
+static mm_code mm(mm_ctx *c, const mm_tensor *W, const float *X, int T, int ldx, float *Y, int ldy, mm_err *e) {
+    return mm_matmul(c->pool, W, 0, W->n_rows, X, T, ldx, Y, ldy, e);
+}
+
+static void hook(mm_ctx *c, const char *name, int layer, const float *d, int rows, int width) {
+    if (c->hook) c->hook(c->hook_ud, name, layer, d, rows, width);
+}
+
+/* Norm weights must be F32 (as every converter writes them); checked once here. */
+static mm_code check_f32(const mm_tensor *t, mm_err *e) {
+    if (t && t->type != MM_TYPE_F32)
+        return mm_err_set(e, MM_EUNSUPPORTED, "%s: %s norm/scale weights are not supported", t->name,
+                          mm_type_name(t->type));
+    return MM_OK;
+}
+
+/* ---------- blocks ---------- */
+
+/* Q/K/V projections, norms, RoPE, cache write, attention, output projection:
+ * c->o = attn_output @ attention(norm(x)). */
+static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_batch *b, mm_err *e) {
+    const mm_model *m = c->m;
+    const int T = b->n, E = m->n_embd, hd = ly->head_dim, H = ly->n_head, Hkv = ly->n_head_kv;
+    const int qd = hd * H, kd = hd * Hkv;
+    mm_code rc;
+    norm_rows(c->h, c->x, ly->attn_norm, T, E, E, m->eps);
+    if ((rc = mm(c, ly->wq, c->h, T, E, c->q, qd, e))) return rc;
+    const float *ff = !ly->is_swa ? m->rope_freqs_f32 : NULL;
+    for (int t = 0; t < T; t++)
+        for (int hh = 0; hh < H; hh++) {
+            float *qv = c->q + (size_t)t * qd + (size_t)hh * hd;
+            if (ly->q_norm) mm_rmsnorm(qv, qv, f32_data(ly->q_norm), hd, m->eps);
+            mm_rope(qv, ly->n_rot, b->pos[t], ly->rope_base, ff, m->rope_neox);
+            if (m->scale_q && m->attn_scale != 1.0f)
+                for (int d = 0; d < hd; d++) qv[d] *= m->attn_scale;
+        }
+    if (ly->kv_src == il) {
+        if ((rc = mm(c, ly->wk, c->h, T, E, c->k, kd, e))) return rc;
+        if (ly->wv) {
+            if ((rc = mm(c, ly->wv, c->h, T, E, c->v, kd, e))) return rc;
+        } else {
+            memcpy(c->v, c->k, (size_t)T * kd * sizeof(float)); /* V = K projection (before norm / rope) */
+        }
+        for (int t = 0; t < T; t++)
+            for (int hh = 0; hh < Hkv; hh++) {
+                float *kv = c->k + (size_t)t * kd + (size_t)hh * hd, *vv = c->v + (size_t)t * kd + (size_t)hh * hd;
+                if (ly->k_norm) mm_rmsnorm(kv, kv, f32_data(ly->k_norm), hd, m->eps);
+                if (m->v_norm) mm_rmsnorm(vv, vv, NULL, hd, m->eps);
+                mm_rope(kv, ly->n_rot, b->pos[t], ly->rope_base, ff, m->rope_neox);
+            }
+        for (int t = 0; t < T; t++) {
+            size_t cell = (size_t)c->row_cell[t];
+            memcpy(c->kc[il] + cell * kd, c->k + (size_t)t * kd, (size_t)kd * sizeof(float));
+            memcpy(c->vc[il] + cell * kd, c->v + (size_t)t * kd, (size_t)kd * sizeof(float));
+        }
+    }
+    attn_job aj = {c, ly, b, m->scale_q ? 1.0f : m->attn_scale};
+    mm_pool_run(c->pool, attn_task, &aj);
+    if ((rc = mm(c, ly->wo, c->att, T, qd, c->o, E, e))) return rc;
+    if (ly->post_attn_norm) norm_rows(c->o, c->o, ly->post_attn_norm, T, E, E, m->eps);
+    return MM_OK;
+}
+
+/* Dense gated FFN on rows of in (width E): out = down @ (act(gate @ in) * (up @ in)). */
+static mm_code ffn(mm_ctx *c, const mm_layer *ly, const float *in, int T, float *out, mm_err *e) {
+    const int E = c->m->n_embd, F = ly->n_ff;
+    mm_code rc;
+    if ((rc = mm(c, ly->ffn_gate, in, T, E, c->gate, F, e)) || (rc = mm(c, ly->ffn_up, in, T, E, c->up, F, e)))
+        return rc;
+    int gelu = c->m->arch != MM_ARCH_LLAMA;
+    for (size_t i = 0; i < (size_t)T * F; i++)
+        c->gate[i] = (gelu ? mm_gelu(c->gate[i]) : mm_silu(c->gate[i])) * c->up[i];
+    return mm(c, ly->ffn_down, c->gate, T, F, out, E, e);
+}
+
+/* Gemma 4 MoE layer (spec §1.5.5, §1.6): shared FFN + top-k routed experts. */
+static mm_code moe_block(mm_ctx *c, const mm_layer *ly, const float *attn_out, int T, float *out, mm_err *e) {
+    const mm_model *m = c->m;
+    const int E = m->n_embd, NE = m->n_expert, K = m->n_expert_used, F = m->n_ff_exp;
+    mm_code rc;
+    /* shared expert */
+    norm_rows(c->h, attn_out, ly->ffn_norm, T, E, E, m->eps);
+    if ((rc = ffn(c, ly, c->h, T, c->moe_acc, e))) return rc;
+    norm_rows(c->moe_acc, c->moe_acc, ly->post_ffw_norm_1, T, E, E, m->eps);
+    /* router: rms(attn_out) / sqrt(E) * scale, then softmax over experts, top-k */
+    const float *rs = f32_data(ly->gate_inp_scale);
+    for (int t = 0; t < T; t++) {
+        float *r = c->h + (size_t)t * E;
+        mm_rmsnorm(r, attn_out + (size_t)t * E, NULL, E, m->eps);
+        for (int i = 0; i < E; i++) r[i] = (r[i] * (1.0f / sqrtf((float)E))) * rs[i];
+    }
+    if ((rc = mm(c, ly->gate_inp, c->h, T, E, c->moe_rt, NE, e))) return rc;
+    for (int t = 0; t < T; t++) {
+        float *p = c->moe_rt + (size_t)t * NE;
+        mm_softmax(p, NE);
+        float wsum = 0;
+        for (int k = 0; k < K; k++) { /* selection in descending probability, first index on ties */
+            int best = -1;
+            for (int x = 0; x < NE; x++) {
+                int used = 0;
+                for (int kk = 0; kk < k; kk++) used |= c->moe_sel[t * K + kk] == x;
+                if (!used && (best < 0 || p[x] > p[best])) best = x;
+            }
+            c->moe_sel[t * K + k] = best;
+            c->moe_w[t * K + k] = p[best];
+            wsum += p[best];
+        }
+        if (wsum < 6.103515625e-5f) wsum = 6.103515625e-5f;
+        for (int k = 0; k < K; k++) c->moe_w[t * K + k] /= wsum;
+    }
+    /* routed experts, on norm(attn_out, pre_ffw_norm_2); y accumulated per row in selection order */
+    norm_rows(c->moe_in, attn_out, ly->pre_ffw_norm_2, T, E, E, m->eps);
+    float *y = out; /* [T][E] accumulator for the routed sum */
+    memset(y, 0, (size_t)T * E * sizeof(float));
+    const float *dscale = f32_data(ly->down_exps_scale);
+    for (int k = 0; k < K; k++)
+        for (int t = 0; t < T; t++) {
+            int ex = c->moe_sel[t * K + k];
+            const float *xin = c->moe_in + (size_t)t * E;
+            if (ly->gate_up_exps) {
+                if ((rc = mm_matmul(c->pool, ly->gate_up_exps, (int64_t)ex * 2 * F, 2 * F, xin, 1, E, c->gate, 2 * F, e)))
+                    return rc;
+                memcpy(c->up, c->gate + F, (size_t)F * sizeof(float));
+            } else {
+                if ((rc = mm_matmul(c->pool, ly->gate_exps, (int64_t)ex * F, F, xin, 1, E, c->gate, F, e)) ||
+                    (rc = mm_matmul(c->pool, ly->up_exps, (int64_t)ex * F, F, xin, 1, E, c->up, F, e)))
+                    return rc;
+            }
+            for (int i = 0; i < F; i++) c->gate[i] = mm_gelu(c->gate[i]) * c->up[i];
+            if ((rc = mm_matmul(c->pool, ly->down_exps, (int64_t)ex * E, E, c->gate, 1, F, c->f, E, e))) return rc;
+            float s = dscale ? dscale[ex] : 1.0f, w = c->moe_w[t * K + k];
+            float *yt = y + (size_t)t * E;
+            for (int i = 0; i < E; i++) yt[i] += (c->f[i] * s) * w;
+        }
+    norm_rows(y, y, ly->post_ffw_norm_2, T, E, E, m->eps);
+    for (size_t i = 0; i < (size_t)T * E; i++) out[i] = c->moe_acc[i] + y[i];
+    return MM_OK;
+}
+
+/* Gemma 4 per-layer inputs (spec §1.6, §1.7): ple[t][l*P..] for every layer. */
+static mm_code ple_inputs(mm_ctx *c, const mm_batch *b, mm_err *e) {
+    const mm_model *m = c->m;
+    const int T = b->n, E = m->n_embd, P = m->n_embd_ple, L = m->n_layer, PL = P * L;
+    mm_code rc;
+    if ((rc = mm(c, m->ple_model_proj, c->x, T, E, c->ple, PL, e))) return rc;
+    const float sP = sqrtf((float)P), sE = 1.0f / sqrtf((float)E), s2 = 1.0f / sqrtf(2.0f);
+    for (int t = 0; t < T; t++) {
+        float *pr = c->ple + (size_t)t * PL, *tok = c->ple_tmp;
+        int32_t id = b->token ? b->token[t] : 0;
+        if ((rc = mm_tensor_dequantize_rows(m->ple_tok, id, 1, tok, e))) return rc;
+        for (int l = 0; l < L; l++) {
+            float *s = pr + (size_t)l * P;
+            for (int i = 0; i < P; i++) s[i] *= sE;
+            mm_rmsnorm(s, s, f32_data(m->ple_proj_norm), P, m->eps);
+            for (int i = 0; i < P; i++) s[i] = (s[i] + tok[l * P + i] * sP) * s2;
+        }
+    }
+    hook(c, "inp_per_layer", -1, c->ple, T, PL);
+    return MM_OK;
+}
+
+static mm_code ple_block(mm_ctx *c, const mm_layer *ly, int il, int T, mm_err *e) {
+    const mm_model *m = c->m;
+    const int E = m->n_embd, P = m->n_embd_ple, PL = P * m->n_layer;
+    mm_code rc;
+    if ((rc = mm(c, ly->ple_gate, c->x, T, E, c->gate, P, e))) return rc;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < P; i++) {
+            float *g = c->gate + (size_t)t * P + i;
+            *g = mm_gelu(*g) * c->ple[(size_t)t * PL + (size_t)il * P + i];
+        }
+    if ((rc = mm(c, ly->ple_proj, c->gate, T, P, c->f, E, e))) return rc;
+    norm_rows(c->f, c->f, ly->ple_post, T, E, E, m->eps);
+    for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->f[i];
+    return MM_OK;
+}
+
+/* ---------- the pass ---------- */
+
+static mm_code check_batch(mm_ctx *c, const mm_batch *b, mm_err *e) {
+    if (b->n <= 0 || b->n > c->n_batch)
+        return mm_err_set(e, MM_EINVAL, "decode: %d rows (batch holds 1..%d)", b->n, c->n_batch);
+    if (!b->token == !b->embd) return mm_err_set(e, MM_EINVAL, "decode: give tokens or embeddings");
+    for (int t = 0; t < b->n; t++) {
+        if (b->seq[t] < 0 || b->seq[t] >= c->n_seq || b->pos[t] < 0 || b->pos[t] >= c->n_ctx)
+            return mm_err_set(e, MM_EINVAL, "decode: row %d: sequence %d / position %d out of range", t,
+                              b->seq[t], b->pos[t]);
+        if (b->token && (b->token[t] < 0 || b->token[t] >= c->m->n_vocab))
+            return mm_err_set(e, MM_EINVAL, "decode: row %d: token %d out of vocabulary (%d)", t, b->token[t],
+                              c->m->n_vocab);
+    }
+    return MM_OK;
+}
+
+/* Gives each row a free cell (a row replaces an existing cell of its sequence at the same position). */
+static mm_code place_rows(mm_ctx *c, const mm_batch *b, mm_err *e) {
+    int next = 0;
+    for (int t = 0; t < b->n; t++) {
+        int cell = -1;
+        for (int i = 0; i < c->n_cells; i++)
+            if (c->cell_seq[i] == b->seq[t] && c->cell_pos[i] == b->pos[t]) { cell = i; break; }
+        while (cell < 0 && next < c->n_cells) {
+            if (c->cell_seq[next] < 0) cell = next;
+            next++;
+        }
+        if (cell < 0) return mm_err_set(e, MM_ELIMIT, "decode: KV cache full (%d cells)", c->n_cells);
+        c->cell_seq[cell] = b->seq[t];
+        c->cell_pos[cell] = b->pos[t];
+        c->row_cell[t] = cell;
+    }
+    return MM_OK;
+}
+
+mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) {
+    const mm_model *m = c->m;
+    const int T = b->n, E = m->n_embd;
+    mm_code rc;
+    if ((rc = check_batch(c, b, e)) || (rc = place_rows(c, b, e))) return rc;
+    if ((rc = check_f32(m->output_norm, e))) return rc;
+    /* input rows: token embeddings * embd_scale, or the given embeddings unscaled */
+    for (int t = 0; t < T; t++) {
+        float *x = c->x + (size_t)t * E;
+        if (b->token) {
+            if ((rc = mm_tensor_dequantize_rows(m->tok_embd, b->token[t], 1, x, e))) return rc;
+            if (m->embd_scale != 1.0f)
+                for (int i = 0; i < E; i++) x[i] *= m->embd_scale;
+        } else {
+            memcpy(x, b->embd + (size_t)t * E, (size_t)E * sizeof(float));
+        }
+    }
+    hook(c, "inp_scaled", -1, c->x, T, E);
+    if (m->n_embd_ple && (rc = ple_inputs(c, b, e))) return rc;
+    for (int il = 0; il < m->n_layer; il++) {
+        const mm_layer *ly = &m->layers[il];
+        if ((rc = check_f32(ly->attn_norm, e)) || (rc = check_f32(ly->ffn_norm, e)) ||
+            (rc = check_f32(ly->q_norm, e)) || (rc = check_f32(ly->post_attn_norm, e)))
+            return rc;
+        if ((rc = attention_block(c, ly, il, b, e))) return rc;
+        for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->o[i]; /* x = attn_out */
+        if (ly->gate_inp) {
+            if ((rc = moe_block(c, ly, c->x, T, c->o, e))) return rc;
+        } else {
+            norm_rows(c->h, c->x, ly->ffn_norm, T, E, E, m->eps);
+            if ((rc = ffn(c, ly, c->h, T, c->o, e))) return rc;
+        }
+        if (ly->post_ffw_norm) norm_rows(c->o, c->o, ly->post_ffw_norm, T, E, E, m->eps);
+        for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->o[i];
+        if (ly->ple_gate && (rc = ple_block(c, ly, il, T, e))) return rc;
+        if (ly->out_scale) {
+            float s = f32_data(ly->out_scale)[0];
+            for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] *= s;
+        }
+        hook(c, "l_out", il, c->x, T, E);
+    }
+    norm_rows(c->h, c->x, m->output_norm, T, E, E, m->eps);
+    hook(c, "result_norm", -1, c->h, T, E);
+    /* logits of the rows that want them */
+    int n_out = 0;
+    for (int t = 0; t < T; t++)
+        if (b->logits && b->logits[t]) memmove(c->h + (size_t)n_out++ * E, c->h + (size_t)t * E, (size_t)E * 4);
+    c->n_logits = 0;
+    if (!n_out) return MM_OK;
+    if (n_out > c->cap_logits) { /* grows only: steady-state decoding does not allocate */
+        float *nl = realloc(c->logits, (size_t)n_out * m->n_vocab * sizeof(float));
+        if (!nl) return mm_err_set(e, MM_ENOMEM, "out of memory for %d rows of logits", n_out);
+        c->logits = nl;
+        c->cap_logits = n_out;
+    }
+    if ((rc = mm(c, m->output, c->h, n_out, E, c->logits, m->n_vocab, e))) return rc;
+    if (m->softcap > 0) {
+        const float s = m->softcap;
+        for (size_t i = 0; i < (size_t)n_out * m->n_vocab; i++) c->logits[i] = s * tanhf(c->logits[i] / s);
+    }
+    c->n_logits = n_out;
+    return MM_OK;
+}

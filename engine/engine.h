@@ -1,0 +1,259 @@
+/*
+ * engine/engine.h — the one public header of mmpipe's inference engine.
+ *
+ * This first part covers reading models: the GGUF container (gguf.c), the
+ * ggml tensor-type table and dequantisation (ggml_types.c) and a summary of a
+ * model for `mmpipe model-info` (model_info.c).
+ *
+ * Conventions: opaque handles with _open/_close pairs; functions that can fail
+ * return an mm_code and fill the caller's mm_err (common/mm_common.h); nothing
+ * here prints or exits.  All sizes in the file are little-endian.
+ *
+ * Shapes follow ggml: ne[0] is the contiguous dimension, a tensor of
+ * ne = [n_in, n_out] is n_out rows of n_in elements; unused ne[] entries are 1.
+ */
+#ifndef MM_ENGINE_H
+#define MM_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm_common.h"
+
+/* ======================================================================
+ * ggml tensor types (ids as in ggml.h enum ggml_type; stored in GGUF)
+ * ====================================================================== */
+typedef enum mm_type {
+    MM_TYPE_F32 = 0,
+    MM_TYPE_F16 = 1,
+    MM_TYPE_Q4_0 = 2,
+    MM_TYPE_Q4_1 = 3,
+    MM_TYPE_Q5_0 = 6,
+    MM_TYPE_Q5_1 = 7,
+    MM_TYPE_Q8_0 = 8,
+    MM_TYPE_Q8_1 = 9,
+    MM_TYPE_Q2_K = 10,
+    MM_TYPE_Q3_K = 11,
+    MM_TYPE_Q4_K = 12,
+    MM_TYPE_Q5_K = 13,
+    MM_TYPE_Q6_K = 14,
+    MM_TYPE_Q8_K = 15,
+    MM_TYPE_IQ2_XXS = 16,
+    MM_TYPE_IQ2_XS = 17,
+    MM_TYPE_IQ3_XXS = 18,
+    MM_TYPE_IQ1_S = 19,
+    MM_TYPE_IQ4_NL = 20,
+    MM_TYPE_IQ3_S = 21,
+    MM_TYPE_IQ2_S = 22,
+    MM_TYPE_IQ4_XS = 23,
+    MM_TYPE_I8 = 24,
+    MM_TYPE_I16 = 25,
+    MM_TYPE_I32 = 26,
+    MM_TYPE_I64 = 27,
+    MM_TYPE_F64 = 28,
+    MM_TYPE_IQ1_M = 29,
+    MM_TYPE_BF16 = 30,
+    MM_TYPE_TQ1_0 = 34,
+    MM_TYPE_TQ2_0 = 35,
+    MM_TYPE_MXFP4 = 39,
+    MM_TYPE_COUNT = 40 /* ids are < MM_TYPE_COUNT; holes are unknown types */
+} mm_type;
+
+#define MM_QK_K 256 /* elements per K-quant super-block */
+
+typedef struct mm_type_traits {
+    const char *name;     /* "Q4_K"; NULL for an unknown id */
+    uint32_t block_size;  /* elements per block (1 for plain types) */
+    uint32_t type_size;   /* bytes per block */
+    int can_dequantize;   /* 1 if mm_dequantize_row handles it */
+} mm_type_traits;
+
+/* Traits of a type id, or NULL if the id is not a known ggml type. */
+const mm_type_traits *mm_type_traits_get(uint32_t type);
+/* "Q4_K", or "?" for an unknown id. */
+const char *mm_type_name(uint32_t type);
+/* Bytes of a row of ne0 elements; 0 if the type is unknown, ne0 <= 0, ne0 is
+ * not a whole number of blocks, or the size overflows. */
+uint64_t mm_type_row_size(uint32_t type, int64_t ne0);
+
+/* IEEE half <-> float as ggml's scalar code does it.  fp16 -> fp32 is exact
+ * (a NaN is made quiet, payload kept); fp32 -> fp16 rounds to nearest even,
+ * keeps subnormals, overflows to infinity, and turns every NaN into 0x7E00
+ * with the sign kept. */
+float mm_fp16_to_fp32(uint16_t h);
+uint16_t mm_fp32_to_fp16(float f);
+/* bfloat16 <-> float as ggml: round to nearest even; a NaN keeps its top bits
+ * and is made quiet (| 0x40). */
+float mm_bf16_to_fp32(uint16_t b);
+uint16_t mm_fp32_to_bf16(float f);
+
+/* Dequantises n elements (a whole number of blocks of `type`) from src (the
+ * raw bytes, any alignment) into dst.  Bit-exact with ggml's dequantize_row_*.
+ * MM_EUNSUPPORTED for a type without a dequantiser, MM_EINVAL for a bad n. */
+mm_code mm_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n, mm_err *e);
+
+/* ======================================================================
+ * GGUF reader (v2 / v3), zero-copy over an mmap or a caller's buffer
+ * ====================================================================== */
+
+/* Metadata value types (gguf.h enum gguf_type). */
+typedef enum mm_gguf_type {
+    MM_GGUF_UINT8 = 0,
+    MM_GGUF_INT8 = 1,
+    MM_GGUF_UINT16 = 2,
+    MM_GGUF_INT16 = 3,
+    MM_GGUF_UINT32 = 4,
+    MM_GGUF_INT32 = 5,
+    MM_GGUF_FLOAT32 = 6,
+    MM_GGUF_BOOL = 7,
+    MM_GGUF_STRING = 8,
+    MM_GGUF_ARRAY = 9,
+    MM_GGUF_UINT64 = 10,
+    MM_GGUF_INT64 = 11,
+    MM_GGUF_FLOAT64 = 12,
+    MM_GGUF_TYPE_COUNT = 13
+} mm_gguf_type;
+
+/* Limits beyond which a file is refused (a real model is far below them). */
+#define MM_GGUF_MAX_KV       65536u
+#define MM_GGUF_MAX_TENSORS  (1u << 20)
+#define MM_GGUF_MAX_KEY_LEN  65535u
+#define MM_GGUF_MAX_NAME     64u        /* tensor names are < 64 bytes, as ggml */
+#define MM_GGUF_MAX_DIMS     4u
+#define MM_GGUF_MAX_ALIGN    (1u << 30)
+#define MM_GGUF_DEFAULT_ALIGN 32u
+
+typedef struct mm_gguf mm_gguf;
+
+/* A string inside the file: n bytes at p, not NUL-terminated, any bytes. */
+typedef struct mm_str {
+    const char *p;
+    size_t n;
+} mm_str;
+
+/* One tensor.  Owned by the mm_gguf; valid until mm_gguf_close. */
+typedef struct mm_tensor {
+    const char *name;      /* NUL-terminated copy, < MM_GGUF_MAX_NAME bytes */
+    uint32_t type;         /* mm_type */
+    uint32_t n_dims;       /* 1..4 */
+    int64_t ne[4];         /* each >= 1; entries past n_dims are 1 */
+    int64_t n_elements;    /* ne[0]*ne[1]*ne[2]*ne[3] */
+    int64_t n_rows;        /* n_elements / ne[0] */
+    uint64_t row_bytes;    /* mm_type_row_size(type, ne[0]) */
+    uint64_t nbytes;       /* row_bytes * n_rows */
+    uint64_t offset;       /* from the start of the data section */
+    uint64_t file_offset;  /* from the start of the file */
+    const void *data;      /* zero-copy view of nbytes bytes (32-aligned in a mapped file) */
+} mm_tensor;
+
+/* Opens and validates path, mapping it read-only.  Every structural problem
+ * (see gguf.c) is an error naming the key or tensor: MM_ECORRUPT for a
+ * malformed file, MM_EVERSION / MM_EUNSUPPORTED for versions or features not
+ * handled, MM_ELIMIT past the limits above, MM_EIO / MM_ENOTFOUND for files. */
+mm_code mm_gguf_open(const char *path, mm_gguf **out, mm_err *e);
+/* The same over a caller's buffer (borrowed: it must outlive the handle).
+ * `label` names it in error messages (NULL: "<memory>"). */
+mm_code mm_gguf_open_memory(const void *data, size_t size, const char *label, mm_gguf **out,
+                            mm_err *e);
+void mm_gguf_close(mm_gguf *g);
+
+uint32_t mm_gguf_version(const mm_gguf *g);
+uint64_t mm_gguf_file_size(const mm_gguf *g);
+uint32_t mm_gguf_alignment(const mm_gguf *g);
+uint64_t mm_gguf_data_offset(const mm_gguf *g); /* start of the tensor data section */
+const void *mm_gguf_base(const mm_gguf *g);     /* byte 0 of the file */
+
+/* ---- metadata: keys are addressed by index 0..n_kv-1 in file order ---- */
+int64_t mm_gguf_n_kv(const mm_gguf *g);
+/* Index of key, or -1. O(1) (hash table). */
+int64_t mm_gguf_find_key(const mm_gguf *g, const char *key);
+const char *mm_gguf_key(const mm_gguf *g, int64_t i);      /* NUL-terminated copy */
+uint32_t mm_gguf_kv_type(const mm_gguf *g, int64_t i);     /* mm_gguf_type */
+/* For an array: element type and length; for a scalar: its own type and 1. */
+uint32_t mm_gguf_arr_type(const mm_gguf *g, int64_t i);
+uint64_t mm_gguf_arr_len(const mm_gguf *g, int64_t i);
+/* Raw little-endian elements of a numeric/bool array (or the scalar value),
+ * possibly unaligned; NULL for strings. */
+const void *mm_gguf_arr_data(const mm_gguf *g, int64_t i);
+
+/* Typed reads of a scalar key.  MM_ENOTFOUND if absent, MM_EINVAL (message
+ * naming the key and both types) on a type mismatch or out-of-range value.
+ * _int accepts every integer type and returns it if it fits in int64;
+ * _float accepts FLOAT32 / FLOAT64; _bool only BOOL; _str only STRING. */
+mm_code mm_gguf_get_int(const mm_gguf *g, const char *key, int64_t *out, mm_err *e);
+mm_code mm_gguf_get_float(const mm_gguf *g, const char *key, double *out, mm_err *e);
+mm_code mm_gguf_get_bool(const mm_gguf *g, const char *key, int *out, mm_err *e);
+mm_code mm_gguf_get_str(const mm_gguf *g, const char *key, mm_str *out, mm_err *e);
+
+/* Element j of array (or scalar, j == 0) key i — O(1), string arrays included
+ * (offset index built at open).  Same type rules as above, except that
+ * _arr_int also reads BOOL elements (0 / 1), as llama.cpp's get_arr does for
+ * e.g. sliding_window_pattern.  MM_EINVAL for j out of range. */
+mm_code mm_gguf_arr_int(const mm_gguf *g, int64_t i, uint64_t j, int64_t *out, mm_err *e);
+mm_code mm_gguf_arr_float(const mm_gguf *g, int64_t i, uint64_t j, double *out, mm_err *e);
+mm_code mm_gguf_arr_str(const mm_gguf *g, int64_t i, uint64_t j, mm_str *out, mm_err *e);
+
+/* ---- tensors, in file order ---- */
+int64_t mm_gguf_n_tensors(const mm_gguf *g);
+const mm_tensor *mm_gguf_tensor(const mm_gguf *g, int64_t i);     /* NULL if out of range */
+const mm_tensor *mm_gguf_find_tensor(const mm_gguf *g, const char *name); /* NULL if absent */
+
+/* Dequantises rows [row0, row0+n_rows) of t into dst (n_rows * ne[0] floats). */
+mm_code mm_tensor_dequantize_rows(const mm_tensor *t, int64_t row0, int64_t n_rows, float *dst,
+                                  mm_err *e);
+
+/* ======================================================================
+ * Model summary for `mmpipe model-info` (no printing here)
+ * ====================================================================== */
+typedef struct mm_type_stat {
+    uint32_t type;
+    int64_t n_tensors;
+    int64_t n_elements;
+    uint64_t n_bytes;
+} mm_type_stat;
+
+typedef struct mm_model_info {
+    char arch[64];          /* general.architecture ("" if absent) */
+    char name[256];         /* general.name ("" if absent); both truncated, NUL-free */
+    char tokenizer[32];     /* tokenizer.ggml.model ("" if absent) */
+    uint32_t gguf_version;
+    uint64_t file_size;
+    uint32_t alignment;
+    int64_t n_kv;
+    int64_t n_tensors;
+    int64_t file_type;      /* general.file_type (llama_ftype), -1 if absent */
+
+    /* From `<arch>.*` keys; -1 when absent.  Per-layer arrays give their max. */
+    int64_t n_ctx_train;    /* context_length */
+    int64_t n_embd;         /* embedding_length */
+    int64_t n_layer;        /* block_count */
+    int64_t n_ff;           /* feed_forward_length */
+    int64_t n_head;         /* attention.head_count */
+    int64_t n_head_kv;      /* attention.head_count_kv (default n_head) */
+    int64_t head_dim;       /* attention.key_length (default n_embd / n_head) */
+    int64_t head_dim_swa;   /* attention.key_length_swa */
+    int64_t sliding_window; /* attention.sliding_window */
+    int64_t n_expert;       /* expert_count */
+    int64_t n_expert_used;  /* expert_used_count */
+    int64_t n_vocab;        /* vocab_size, else tokenizer.ggml.tokens length, else token_embd ne[1] */
+
+    int64_t n_params;       /* sum of tensor elements */
+    uint64_t tensor_bytes;  /* sum of tensor data bytes (what is mapped) */
+    uint32_t weight_type;   /* type holding most bytes among tensors with >= 2 dims */
+    int n_types;            /* entries used in types[], by type id */
+    mm_type_stat types[MM_TYPE_COUNT];
+
+    /* Memory estimate for a context of n_ctx tokens (argument of
+     * mm_model_info_get): mapped weights + F16 KV cache (+ scratch guess). */
+    int64_t n_ctx;
+    uint64_t kv_cache_bytes; /* K+V in F16; sliding layers keep the window, shared-KV layers nothing */
+    uint64_t scratch_bytes;  /* rough: activations + logits for a 512-token batch */
+    uint64_t mem_bytes;      /* tensor_bytes + kv_cache_bytes + scratch_bytes */
+} mm_model_info;
+
+/* Fills *out from an open file; n_ctx <= 0 uses min(n_ctx_train, 4096).
+ * Missing `<arch>.*` keys are not errors (fields stay -1); a key of the wrong
+ * type is (MM_EINVAL naming the key). */
+mm_code mm_model_info_get(const mm_gguf *g, int64_t n_ctx, mm_model_info *out, mm_err *e);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * engine/engine_int.h — private to engine/: the thread pool, the numeric
+ * primitives, the matrix product dispatch, and the loaded-model structs that
+ * the forward pass (decode.c) reads.  Not part of the public API (engine.h).
+ */
+#ifndef MM_ENGINE_INT_H
+#define MM_ENGINE_INT_H
+
+#include "engine.h"
+#include "decoder.h"
+
+/* ---- thread pool (pool.c) ---- */
+typedef struct mm_pool mm_pool;
+typedef void (*mm_task_fn)(void *ctx, int ith, int nth);
+mm_pool *mm_pool_open(int n_threads);
+void mm_pool_run(mm_pool *p, mm_task_fn fn, void *ctx);
+int mm_pool_threads(const mm_pool *p);
+void mm_pool_close(mm_pool *p);
+
+/* The share [*a, *b) of n items for thread ith of nth. */
+static inline void mm_split(int64_t n, int ith, int nth, int64_t *a, int64_t *b) {
+    int64_t per = (n + nth - 1) / nth;
+    *a = per * ith < n ? per * ith : n;
+    *b = *a + per < n ? *a + per : n;
+}
+
+/* ---- primitives (ops.c), all on f32 rows ---- */
+/* y = x / sqrt(mean(x^2) + eps) (* w when w != NULL), as ggml: squares summed in double. */
+void mm_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
+/* GELU (tanh form) through ggml's fp16 table: fp16 precision, x <= -10 -> 0, x >= 10 -> x. */
+float mm_gelu(float x);
+float mm_silu(float x);
+/* In-place softmax of n values (max-subtracted, sum in double). */
+void mm_softmax(float *x, int64_t n);
+/* RoPE on one head vector of length hd: NEOX (pairs i, i + n_rot/2) or normal (pairs 2i, 2i+1);
+ * freq_factors (n_rot/2 values) may be NULL.  Dimensions from n_rot on are left alone. */
+void mm_rope(float *x, int n_rot, int32_t pos, float base, const float *freq_factors, int neox);
+
+/* ---- matrix products (matmul.c) ---- */
+/* Y[t][o] = sum_i W[row0 + o][i] * X[t][i] for o < n_out, t < T, with activations
+ * rounded or quantised to W's vec_dot type exactly as ggml's CPU backend does
+ * (F16/BF16: rounded; Q4_0/Q5_0/Q8_0: Q8_0 blocks; Q4_1/Q5_1: Q8_1; K-quants: Q8_K).
+ * X rows are ldx floats apart, Y rows ldy.  Work is split over the pool. */
+mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const float *X,
+                  int64_t T, int64_t ldx, float *Y, int64_t ldy, mm_err *e);
+/* Scalar reference and dispatch check for tests: the vec_dot type of a weight type. */
+uint32_t mm_vec_dot_type(uint32_t type);
+
+/* ---- the loaded model (model.c) ---- */
+typedef enum mm_arch { MM_ARCH_LLAMA, MM_ARCH_GEMMA3, MM_ARCH_GEMMA4, MM_ARCH_GEMMA_EMBED } mm_arch;
+
+typedef struct mm_layer {
+    int is_swa;            /* sliding-window layer */
+    int head_dim, n_head, n_head_kv, n_ff, n_rot;
+    float rope_base;
+    int kv_src;            /* layer whose KV cache this layer reads (itself if it owns one) */
+    const mm_tensor *attn_norm, *wq, *wk, *wv, *wo, *q_norm, *k_norm, *post_attn_norm;
+    const mm_tensor *ffn_norm, *ffn_gate, *ffn_up, *ffn_down, *post_ffw_norm;
+    const mm_tensor *out_scale;                       /* gemma4 layer_output_scale */
+    const mm_tensor *ple_gate, *ple_proj, *ple_post;  /* gemma4 per-layer embeddings */
+    /* gemma4 MoE */
+    const mm_tensor *gate_inp, *gate_inp_scale, *pre_ffw_norm_2, *post_ffw_norm_1, *post_ffw_norm_2;
+    const mm_tensor *gate_up_exps, *gate_exps, *up_exps, *down_exps, *down_exps_scale;
+} mm_layer;
+
+struct mm_model {
+    mm_gguf *g;
+    mm_arch arch;
+    char arch_name[32];
+    int n_embd, n_layer, n_vocab, n_ctx_train;
+    int n_swa;
+    float eps;
+    float attn_scale;      /* multiplies Q (gemma3) or the scores (llama) */
+    int scale_q;           /* 1: Q *= attn_scale before attention; 0: scores *= attn_scale */
+    int rope_neox;
+    float softcap;         /* final logit soft-cap (0 = off) */
+    int n_embd_ple;        /* P (gemma4); 0 = no per-layer embeddings */
+    int n_expert, n_expert_used, n_ff_exp;
+    int v_norm;            /* gemma4: V rms-normalised without weight */
+    float embd_scale;      /* token embeddings * this (sqrt(E) for Gemma) */
+    int max_head_dim, max_ff, max_qdim, max_kvdim;
+    const mm_tensor *tok_embd, *output, *output_norm, *rope_freqs;
+    const mm_tensor *ple_tok, *ple_model_proj, *ple_proj_norm;
+    float *rope_freqs_f32; /* dequantised rope_freqs (or NULL) */
+    mm_layer *layers;
+    struct mm_tokenizer *tok; /* may be NULL if the file has no vocab */
+};
+
+#endif
