@@ -256,4 +256,179 @@ typedef struct mm_model_info {
  * type is (MM_EINVAL naming the key). */
 mm_code mm_model_info_get(const mm_gguf *g, int64_t n_ctx, mm_model_info *out, mm_err *e);
 
+/* ======================================================================
+ * Tokenizer — mmpipe's tokenizers, read from a GGUF's tokenizer.ggml.* keys and matching
+ * llama.cpp (de3ff81) id for id:
+ *   - tokenizer.ggml.model = "llama":  SentencePiece-style (Llama, Gemma 3): score-driven merges over
+ *     the vocabulary, byte fallback <0xXX>, ' ' -> U+2581, add_space_prefix as llama.cpp;
+ *   - tokenizer.ggml.model = "gemma4": Gemma 4 BPE: ranked merges over UTF-8 code points, newline
+ *     pre-tokeniser, byte fallback <0xXX>.
+ * Any other model is refused (MM_EUNSUPPORTED).  Special-token text (CONTROL / USER_DEFINED /
+ * UNKNOWN tokens) is split out exactly as llama.cpp's tokenizer_st_partition does.
+ *
+ * The tokenizer copies what it needs: the mm_gguf may be closed after mm_tokenizer_open.
+ * Functions that can fail return an mm_code and fill the caller's mm_err; nothing prints or exits.
+ * A handle is immutable after open, so it may be used from several threads at once.
+ */
+
+typedef struct mm_tokenizer mm_tokenizer;
+
+typedef enum mm_tok_kind {
+    MM_TOK_SPM = 1,        /* tokenizer.ggml.model = "llama" */
+    MM_TOK_BPE_GEMMA4 = 2  /* tokenizer.ggml.model = "gemma4" */
+} mm_tok_kind;
+
+/* GGUF tokenizer.ggml.token_type values (llama.cpp enum llama_token_type). */
+enum {
+    MM_TOKEN_TYPE_UNDEFINED = 0,
+    MM_TOKEN_TYPE_NORMAL = 1,
+    MM_TOKEN_TYPE_UNKNOWN = 2,
+    MM_TOKEN_TYPE_CONTROL = 3,
+    MM_TOKEN_TYPE_USER_DEFINED = 4,
+    MM_TOKEN_TYPE_UNUSED = 5,
+    MM_TOKEN_TYPE_BYTE = 6
+};
+
+/* Token attributes after loading (bit values as llama.cpp enum llama_token_attr).  Derived from the
+ * token type, then adjusted as llama.cpp does at load time (end-of-generation tokens gain CONTROL,
+ * CONTROL tokens whose text contains "unused" gain UNUSED, ...). */
+enum {
+    MM_TOKEN_ATTR_UNDEFINED = 0,
+    MM_TOKEN_ATTR_UNKNOWN = 1 << 0,
+    MM_TOKEN_ATTR_UNUSED = 1 << 1,
+    MM_TOKEN_ATTR_NORMAL = 1 << 2,
+    MM_TOKEN_ATTR_CONTROL = 1 << 3,
+    MM_TOKEN_ATTR_USER_DEFINED = 1 << 4,
+    MM_TOKEN_ATTR_BYTE = 1 << 5,
+    MM_TOKEN_ATTR_NORMALIZED = 1 << 6,
+    MM_TOKEN_ATTR_LSTRIP = 1 << 7,
+    MM_TOKEN_ATTR_RSTRIP = 1 << 8,
+    MM_TOKEN_ATTR_SINGLE_WORD = 1 << 9
+};
+
+#define MM_TOKEN_NULL (-1)
+
+/* Builds the tokenizer from an open GGUF.  MM_EUNSUPPORTED for another tokenizer model,
+ * MM_ENOTFOUND for missing required keys (tokenizer.ggml.model / tokens, merges for gemma4),
+ * MM_ECORRUPT for arrays of the wrong type or too short, duplicate token texts, malformed byte
+ * tokens; MM_EINVAL for a flag key of the wrong type; MM_ENOMEM. */
+mm_code mm_tokenizer_open(const mm_gguf *g, mm_tokenizer **out, mm_err *e);
+void mm_tokenizer_close(mm_tokenizer *t);
+
+/* llama_tokenize(vocab, text, add_special, parse_special): text is any len bytes (NUL and invalid
+ * UTF-8 allowed).  add_special adds BOS (when the vocab asks for it: tokenizer.ggml.add_bos_token,
+ * default true for SPM, always true for gemma4) and EOS (tokenizer.ggml.add_eos_token);
+ * parse_special splits CONTROL/UNKNOWN token text out as single ids (USER_DEFINED tokens are
+ * always split out).  *ids is malloc'd (free() it; NULL with *n == 0 when empty). */
+mm_code mm_tokenize(const mm_tokenizer *t, const char *text, size_t len, int add_special,
+                    int parse_special, int32_t **ids, size_t *n, mm_err *e);
+
+/* ---- vocabulary ---- */
+mm_tok_kind mm_tokenizer_kind(const mm_tokenizer *t);
+int32_t mm_tokenizer_n_vocab(const mm_tokenizer *t);
+int32_t mm_tokenizer_n_merges(const mm_tokenizer *t);       /* 0 for SPM */
+/* Special ids, MM_TOKEN_NULL where the vocab has none. */
+int32_t mm_token_bos(const mm_tokenizer *t);
+int32_t mm_token_eos(const mm_tokenizer *t);
+int32_t mm_token_eot(const mm_tokenizer *t);
+int32_t mm_token_unk(const mm_tokenizer *t);
+int32_t mm_token_pad(const mm_tokenizer *t);
+int32_t mm_token_nl(const mm_tokenizer *t);                 /* llama.cpp's linefeed_id */
+int mm_tokenizer_add_bos(const mm_tokenizer *t);
+int mm_tokenizer_add_eos(const mm_tokenizer *t);
+int mm_tokenizer_add_space_prefix(const mm_tokenizer *t);
+/* End-of-generation set (llama_vocab_is_eog): ids sorted ascending. */
+int mm_token_is_eog(const mm_tokenizer *t, int32_t id);
+size_t mm_tokenizer_eog_ids(const mm_tokenizer *t, const int32_t **ids);
+/* tokenizer.ggml.suppress_tokens (in-range ids, file order); 0 if absent. */
+size_t mm_tokenizer_suppress_ids(const mm_tokenizer *t, const int32_t **ids);
+
+/* Raw vocabulary text (▁ kept; an empty entry reads "[EMPTY_<id>]" as in llama.cpp); {NULL,0}
+ * for an id out of range. */
+mm_str mm_token_text(const mm_tokenizer *t, int32_t id);
+float mm_token_score(const mm_tokenizer *t, int32_t id);    /* 0 out of range */
+int32_t mm_token_type(const mm_tokenizer *t, int32_t id);   /* GGUF type; -1 out of range */
+uint32_t mm_token_attr(const mm_tokenizer *t, int32_t id);  /* MM_TOKEN_ATTR_*; 0 out of range */
+/* Exact text -> id, or MM_TOKEN_NULL. */
+int32_t mm_token_lookup(const mm_tokenizer *t, const char *text, size_t len);
+
+/* ---- detokenisation ---- */
+/* The piece llama_token_to_piece(id, lstrip = 0, special) gives, as a view valid until close:
+ * CONTROL/UNKNOWN tokens are empty unless special; USER_DEFINED raw text; NORMAL text with ▁ -> ' ';
+ * BYTE tokens their byte; UNUSED / UNDEFINED tokens empty.  {"", 0} for an id out of range. */
+mm_str mm_token_piece(const mm_tokenizer *t, int32_t id, int special);
+/* llama_token_to_piece: copies the piece into buf (no NUL), first dropping up to lstrip leading
+ * spaces.  Returns the length, or minus the needed length if cap is too small; INT32_MIN for an id
+ * out of range (llama.cpp throws there). */
+int32_t mm_token_to_piece(const mm_tokenizer *t, int32_t id, char *buf, size_t cap, int lstrip,
+                          int special);
+/* llama_detokenize(ids, remove_special, unparse_special): pieces concatenated; remove_special drops
+ * a leading BOS / trailing EOS the vocab adds; the first piece loses one leading space when the vocab
+ * has add_space_prefix (unless a BOS was removed); gemma4 (clean_spaces) then removes " " before
+ * ?!., and in " 's", " 'm", " 're", " 've", and " ' " -> "'".  *out is malloc'd, NUL-terminated.
+ * MM_EINVAL for an id out of range. */
+mm_code mm_detokenize(const mm_tokenizer *t, const int32_t *ids, size_t n, int remove_special,
+                      int unparse_special, char **out, size_t *out_len, mm_err *e);
+
+/* ======================================================================
+ * Text decoder — the text decoder's public API: load a model, make a
+ * context (KV cache + scratch), and run batches of rows through it.
+ *
+ * Calling shape (DESIGN.md): one call takes a batch of rows; a row is a token id
+ * or an embedding vector, with its sequence, its position, and whether its
+ * logits are wanted.  Prefill is many rows of one sequence, decode is one row of
+ * each of many; weights are read once per call for all rows.  Everything a
+ * call needs is allocated when the context is made.
+ */
+
+typedef struct mm_model mm_model;
+typedef struct mm_ctx mm_ctx;
+
+typedef struct mm_model_params {
+    int n_threads;        /* default 1 */
+} mm_model_params;
+
+/* Opens path (GGUF), checks the architecture (llama, gemma3, gemma4,
+ * gemma-embedding; anything else is refused) and every tensor the forward pass
+ * needs, with shapes.  The weights stay in the mapping (zero copy). */
+mm_code mm_model_open(const char *path, mm_model **out, mm_err *e);
+void mm_model_close(mm_model *m);
+const mm_gguf *mm_model_gguf(const mm_model *m);
+int mm_model_n_vocab(const mm_model *m);
+int mm_model_n_embd(const mm_model *m);
+const char *mm_model_arch(const mm_model *m);
+
+typedef struct mm_ctx_params {
+    int n_ctx;            /* cells per sequence (positions 0..n_ctx-1) */
+    int n_batch;          /* most rows per mm_decode call */
+    int n_seq;            /* sequences (ids 0..n_seq-1) */
+    int n_threads;
+} mm_ctx_params;
+
+mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_err *e);
+void mm_ctx_close(mm_ctx *c);
+/* Forgets every cell of sequence seq (or of all sequences when seq < 0). */
+void mm_ctx_clear(mm_ctx *c, int seq);
+
+typedef struct mm_batch {
+    int n;                    /* rows */
+    const int32_t *token;     /* [n] token ids, or NULL when embd is given */
+    const float *embd;        /* [n][n_embd] input embeddings (soft tokens), used unscaled */
+    const int32_t *pos;       /* [n] position of each row in its sequence */
+    const int32_t *seq;       /* [n] sequence id of each row */
+    const int8_t *logits;     /* [n] 1: compute this row's logits */
+} mm_batch;
+
+/* Runs the rows through the decoder, appending their K/V to the cache.
+ * Rows of a sequence must come in increasing position order. */
+mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e);
+/* Logits of the i-th row that asked for them in the last mm_decode (n_vocab floats). */
+const float *mm_ctx_logits(const mm_ctx *c, int i);
+
+/* Debug / fixture hook: called with intermediate tensors of the last call,
+ * rows in batch order: "inp_scaled" (layer -1), "l_out" (layer il), "result_norm". */
+typedef void (*mm_hidden_fn)(void *ud, const char *name, int layer, const float *data, int rows,
+                             int width);
+void mm_ctx_set_hidden_hook(mm_ctx *c, mm_hidden_fn fn, void *ud);
+
 #endif

@@ -7,7 +7,6 @@
 #define MM_ENGINE_INT_H
 
 #include "engine.h"
-#include "decoder.h"
 
 /* ---- thread pool (pool.c) ---- */
 typedef struct mm_pool mm_pool;
@@ -30,6 +29,7 @@ void mm_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
 /* GELU (tanh form) through ggml's fp16 table: fp16 precision, x <= -10 -> 0, x >= 10 -> x. */
 float mm_gelu(float x);
 float mm_silu(float x);
+float mm_expf_ggml(float x);
 /* In-place softmax of n values (max-subtracted, sum in double). */
 void mm_softmax(float *x, int64_t n);
 /* RoPE on one head vector of length hd: NEOX (pairs i, i + n_rot/2) or normal (pairs 2i, 2i+1);

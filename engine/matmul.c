@@ -271,6 +271,7 @@ static float dot_row(int fam, const urow *w, const urow *x, int64_t n) {
                 isum += w->sc[b * 16 + s] * idot(w->q + b * 256 + s * 16, x->q + b * 256 + s * 16, 16);
                 imin += w->mn[b * 16 + s] * x->sc[b * 16 + s];
             }
+            /* this order reproduces llama.cpp's Q4_K logits bit for bit on the fixtures */
             sum += (w->d[b] * x->d[b]) * (float)isum - (w->m[b] * x->d[b]) * (float)imin;
         }
         return sum;

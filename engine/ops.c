@@ -39,20 +39,47 @@ float mm_gelu(float x) {
     return gelu_table[mm_fp32_to_fp16(x)];
 }
 
-float mm_silu(float x) { return x / (1.0f + expf(-x)); }
+float mm_silu(float x) { return x / (1.0f + mm_expf_ggml(-x)); }
 
+/* exp as ggml's AVX-512 / AVX2 kernels compute it (ggml_v_expf, after ARM's optimized
+ * routine: n = round(x * log2 e), b = x - n*ln2 (two fused steps), a degree-5
+ * polynomial in b, scaled by 2^n); softmax and SiLU use it, so matching it keeps
+ * the last bits of attention weights equal and quantised activations round alike. */
+float mm_expf_ggml(float x) {
+    const float r = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, r);
+    const float n = z - r;
+    if (!(fabsf(n) <= 192.0f)) return n > 0 ? INFINITY : 0.0f; /* also -inf and NaN inputs */
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                         u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    return ldexpf(j, (int)n);
+}
+
+/* ggml_vec_soft_max_f32 on AVX-512: exp(x - max) 16 at a time, each group summed in
+ * float as _mm512_reduce_add_ps does (halves folded), groups accumulated in double;
+ * a tail shorter than 16 uses the C library's expf. */
 void mm_softmax(float *x, int64_t n) {
     float max = -INFINITY;
     for (int64_t i = 0; i < n; i++)
         if (x[i] > max) max = x[i];
     double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        float v = (x[i] == -INFINITY) ? 0.0f : expf(x[i] - max);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float v[16];
+        for (int k = 0; k < 16; k++) x[i + k] = v[k] = mm_expf_ggml(x[i + k] - max);
+        for (int w = 8; w >= 1; w /= 2)
+            for (int k = 0; k < w; k++) v[k] = v[k] + v[k + w];
+        sum += (double)v[0];
+    }
+    for (; i < n; i++) {
+        float v = expf(x[i] - max);
         sum += (double)v;
         x[i] = v;
     }
     const float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
-    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+    for (int64_t k = 0; k < n; k++) x[k] *= inv;
 }
 
 /* ggml_rope_cache_init: theta_i = p * theta_scale^i (iterated), theta_scale = base^(-2/n_rot),

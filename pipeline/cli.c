@@ -27,7 +27,7 @@ void cli_error(const char *fmt, ...) {
 enum {
     O_DB = 1000, O_CONFIG, O_SYNC, O_LEASE, O_HEARTBEAT, O_BACKOFF, O_BACKOFF_CAP, O_MAX_ATTEMPTS,
     O_MAX_CRASHES, O_PRIORITY, O_FOLLOW, O_FORCE, O_QUIET, O_JSON, O_FAILED, O_THROTTLE, O_STATE,
-    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY
+    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN
 };
 
 static const struct option all_opts[] = {
@@ -60,6 +60,8 @@ static const struct option all_opts[] = {
     {"threads", required_argument, 0, 't'},
     {"n-predict", required_argument, 0, 'n'},
     {"jobs", required_argument, 0, O_JOBS},
+    {"case", required_argument, 0, O_CASE},
+    {"hidden", no_argument, 0, O_HIDDEN},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -143,6 +145,8 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case 't': return parse_int(c->cmd, name, v, 1, 1024, &c->threads);
     case 'n': return parse_int(c->cmd, name, v, -1, 1 << 24, &c->n_predict);
     case O_JOBS: return parse_int(c->cmd, name, v, 1, 10000000, &c->bench_jobs);
+    case O_CASE: c->case_path = v; return 0;
+    case O_HIDDEN: c->hidden = 1; return 0;
     case O_FOLLOW: c->follow = 1; return 0;
     case O_FORCE: c->force = 1; return 0;
     case O_QUIET: c->quiet = 1; return 0;

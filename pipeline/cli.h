@@ -31,6 +31,8 @@ typedef struct cli {
     const char *model, *mmproj;   /* -m, --mmproj */
     int threads, n_predict;       /* -t, -n */
     int bench_jobs;               /* --jobs (bench queue) */
+    const char *case_path;        /* --case (eval) */
+    int hidden;                   /* --hidden (eval) */
     char **args;                  /* positional arguments */
     int nargs;
 } cli;
@@ -106,5 +108,6 @@ int cmd_status(int argc, char **argv);
 int cmd_results(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

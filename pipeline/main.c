@@ -18,6 +18,7 @@ static const command commands[] = {
     {"status", cmd_status, "job counts by kind and state"},
     {"results", cmd_results, "list or export results (JSONL, CSV)"},
     {"bench", cmd_bench, "benchmarks: 'bench queue'"},
+    {"eval", cmd_eval, "run one fixture case through the engine (--case, --out)"},
 };
 
 static void usage(FILE *f) {
