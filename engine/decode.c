@@ -157,7 +157,9 @@ static void attn_task(void *arg, int ith, int nth) {
         const int32_t p1 = j->b->pos[t], s1 = j->b->seq[t];
         for (int cell = 0; cell < c->n_cells; cell++) {
             int32_t p0 = c->cell_pos[cell];
-            if (c->cell_seq[cell] != s1 || p0 > p1 || (swa && p1 - p0 >= n_swa)) {
+            int out_of_window = swa && (c->m->swa_symmetric ? (p1 - p0 > n_swa / 2 || p0 - p1 > n_swa / 2)
+                                                          : p1 - p0 >= n_swa);
+            if (c->cell_seq[cell] != s1 || (c->m->causal && p0 > p1) || out_of_window) {
                 sc[cell] = -INFINITY;
                 continue;
             }
@@ -462,4 +464,59 @@ mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) {
     }
     c->n_logits = n_out;
     return MM_OK;
+}
+
+/* ---------- sentence embeddings (gemma-embedding) ---------- */
+
+int mm_model_embd_dim(const mm_model *m) {
+    if (m->dense_3) return (int)m->dense_3->ne[1];
+    if (m->dense_2) return (int)m->dense_2->ne[1];
+    return m->n_embd;
+}
+
+mm_code mm_embed(mm_ctx *c, const int32_t *tokens, int n, float *out, mm_err *e) {
+    const mm_model *m = c->m;
+    const int E = m->n_embd;
+    if (m->arch != MM_ARCH_GEMMA_EMBED)
+        return mm_err_set(e, MM_EUNSUPPORTED, "embed: %s is not an embedding model", m->arch_name);
+    if (m->pooling == 0) return mm_err_set(e, MM_EUNSUPPORTED, "embed: the model has no pooling");
+    if (n <= 0 || n > c->n_batch || n > c->n_ctx)
+        return mm_err_set(e, MM_ELIMIT, "embed: %d tokens (this context takes 1..%d)", n,
+                          c->n_batch < c->n_ctx ? c->n_batch : c->n_ctx);
+    int32_t *pos = malloc((size_t)n * 4), *seq = calloc((size_t)n, 4);
+    if (!pos || !seq) {
+        free(pos);
+        free(seq);
+        return mm_err_set(e, MM_ENOMEM, "out of memory");
+    }
+    for (int t = 0; t < n; t++) pos[t] = t;
+    mm_ctx_clear(c, 0);
+    mm_batch b = {n, tokens, NULL, pos, seq, NULL};
+    mm_code rc = mm_decode(c, &b, e); /* no logits: c->h keeps result_norm of every row */
+    mm_ctx_clear(c, 0);
+    free(pos);
+    free(seq);
+    if (rc) return rc;
+    float *pooled = c->f;
+    if (m->pooling == 1) { /* mean, as ggml's mul_mat with a 1/n column */
+        const float inv = 1.0f / (float)n;
+        for (int i = 0; i < E; i++) {
+            float s = 0;
+            for (int t = 0; t < n; t++) s += c->h[(size_t)t * E + i] * inv;
+            pooled[i] = s;
+        }
+    } else {
+        memcpy(pooled, c->h + (size_t)(m->pooling == 2 ? 0 : n - 1) * E, (size_t)E * 4);
+    }
+    if (!m->dense_2) {
+        memcpy(out, pooled, (size_t)E * 4);
+        return MM_OK;
+    }
+    float *mid = c->gate;
+    if ((rc = mm(c, m->dense_2, pooled, 1, E, mid, (int)m->dense_2->ne[1], e))) return rc;
+    if (!m->dense_3) {
+        memcpy(out, mid, (size_t)m->dense_2->ne[1] * 4);
+        return MM_OK;
+    }
+    return mm(c, m->dense_3, mid, 1, (int)m->dense_2->ne[1], out, (int)m->dense_3->ne[1], e);
 }

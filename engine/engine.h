@@ -431,4 +431,11 @@ typedef void (*mm_hidden_fn)(void *ud, const char *name, int layer, const float 
                              int width);
 void mm_ctx_set_hidden_hook(mm_ctx *c, mm_hidden_fn fn, void *ud);
 
+/* Sentence embedding of n tokens with an embedding model (gemma-embedding):
+ * bidirectional pass, pooling as the file says (mean for EmbeddingGemma), then the
+ * dense projections; not L2-normalised.  out gets mm_model_embd_dim(m) floats.
+ * Uses (and clears) sequence 0 of c; n <= n_batch. */
+int mm_model_embd_dim(const mm_model *m);
+mm_code mm_embed(mm_ctx *c, const int32_t *tokens, int n, float *out, mm_err *e);
+
 #endif

@@ -78,6 +78,10 @@ struct mm_model {
     int n_expert, n_expert_used, n_ff_exp;
     int v_norm;            /* gemma4: V rms-normalised without weight */
     float embd_scale;      /* token embeddings * this (sqrt(E) for Gemma) */
+    int causal;            /* 0: bidirectional (gemma-embedding) */
+    int swa_symmetric;     /* window |p1 - p0| <= n_swa/2 (gemma-embedding) instead of p1 - p0 < n_swa */
+    int pooling;           /* llama.cpp pooling_type: 0 none, 1 mean, 2 cls, 3 last */
+    const mm_tensor *dense_2, *dense_3; /* gemma-embedding projections after pooling (optional) */
     int max_head_dim, max_ff, max_qdim, max_kvdim;
     const mm_tensor *tok_embd, *output, *output_norm, *rope_freqs;
     const mm_tensor *ple_tok, *ple_model_proj, *ple_proj_norm;

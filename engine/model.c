@@ -231,6 +231,19 @@ static mm_code load(mm_model *m, mm_err *e) {
     m->rope_neox = m->arch != MM_ARCH_LLAMA;
     m->embd_scale = m->arch == MM_ARCH_LLAMA ? 1.0f : sqrtf((float)m->n_embd);
     m->v_norm = m->arch == MM_ARCH_GEMMA4;
+    m->causal = m->arch != MM_ARCH_GEMMA_EMBED;
+    m->swa_symmetric = m->arch == MM_ARCH_GEMMA_EMBED;
+    if (m->arch == MM_ARCH_GEMMA_EMBED) {
+        m->pooling = (int)key_int(&L, "pooling_type", 1, 0, &c);
+        int64_t d2 = key_int(&L, "dense_2_feat_out", 0, 0, &c), d3 = key_int(&L, "dense_3_feat_out", 0, 0, &c);
+        if (c) return c;
+        if (m->pooling < 0 || m->pooling > 3)
+            return mm_err_set(e, MM_EUNSUPPORTED, "model: pooling type %d is not supported", m->pooling);
+        m->dense_2 = d2 > 0 ? tensor(&L, 1, m->n_embd, d2, &c, "dense_2.weight", 0) : NULL;
+        m->dense_3 = d3 > 0 && m->dense_2 ? tensor(&L, 1, d2, d3, &c, "dense_3.weight", 0) : NULL;
+        if (c) return c;
+        if (d2 > m->max_ff) m->max_ff = (int)d2; /* the projection's middle row lives in the FFN scratch */
+    }
     if (m->arch == MM_ARCH_LLAMA) {
         m->attn_scale = 1.0f / sqrtf((float)m->layers[0].head_dim);
         m->scale_q = 0;

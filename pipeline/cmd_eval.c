@@ -214,6 +214,50 @@ out:
     return rc;
 }
 
+static int eval_embed(const char *pack, cJSON *cs, const char *outdir, int threads, cJSON *res) {
+    const char *model = cJSON_GetStringValue(cJSON_GetObjectItem(cs, "model"));
+    const char *prompt = cJSON_GetStringValue(cJSON_GetObjectItem(cs, "prompt"));
+    if (!model || !prompt) {
+        cli_error("eval: embed case without model or prompt");
+        return EXIT_FATAL;
+    }
+    char *mpath = mm_asprintf("%s/%s", pack, model);
+    mm_model *m = NULL;
+    mm_tokenizer *tok = NULL;
+    mm_ctx *ctx = NULL;
+    int32_t *ids = NULL;
+    size_t T = 0;
+    float *emb = NULL;
+    mm_err e;
+    int rc = EXIT_FATAL;
+    if (mm_model_open(mpath, &m, &e) != MM_OK || mm_tokenizer_open(mm_model_gguf(m), &tok, &e) != MM_OK ||
+        mm_tokenize(tok, prompt, strlen(prompt), cJSON_IsTrue(cJSON_GetObjectItem(cs, "add_bos")),
+                    cJSON_IsTrue(cJSON_GetObjectItem(cs, "special")), &ids, &T, &e) != MM_OK) {
+        cli_error("eval: %s", e.msg);
+        goto out;
+    }
+    mm_ctx_params cp = {(int)T + 1, (int)T + 1, 1, threads};
+    int D = mm_model_embd_dim(m);
+    if (!(emb = malloc((size_t)D * sizeof(float)))) goto out;
+    if (mm_ctx_open(m, &cp, &ctx, &e) != MM_OK || mm_embed(ctx, ids, (int)T, emb, &e) != MM_OK) {
+        cli_error("eval: %s", e.msg);
+        goto out;
+    }
+    cJSON *pt = cJSON_AddArrayToObject(res, "prompt_tokens");
+    for (size_t t = 0; t < T; t++) cJSON_AddItemToArray(pt, cJSON_CreateNumber(ids[t]));
+    if (write_f32(outdir, "embedding.f32", emb, (size_t)D)) goto out;
+    cJSON_AddItemToObject(res, "embedding", array_spec("embedding.f32", 1, D, 0));
+    rc = EXIT_OK;
+out:
+    free(emb);
+    free(ids);
+    free(mpath);
+    mm_ctx_close(ctx);
+    mm_tokenizer_close(tok);
+    mm_model_close(m);
+    return rc;
+}
+
 static int eval_tokenize(const char *pack, cJSON *cs, cJSON *res) {
     const char *model = cJSON_GetStringValue(cJSON_GetObjectItem(cs, "model"));
     char *mpath = model ? mm_asprintf("%s/%s", pack, model) : NULL;
@@ -291,6 +335,7 @@ int cmd_eval(int argc, char **argv) {
     int threads = c.threads > 0 ? c.threads : 2;
     if (kind && !strcmp(kind, "text")) rc = eval_text(pack, cs, c.out, threads, c.hidden, res);
     else if (kind && !strcmp(kind, "tokenize")) rc = eval_tokenize(pack, cs, res);
+    else if (kind && !strcmp(kind, "embed")) rc = eval_embed(pack, cs, c.out, threads, res);
     else {
         cli_error("%s: case kind '%s' is not supported yet", c.case_path, kind ? kind : "?");
         rc = EXIT_FATAL;
