@@ -438,4 +438,30 @@ void mm_ctx_set_hidden_hook(mm_ctx *c, mm_hidden_fn fn, void *ud);
 int mm_model_embd_dim(const mm_model *m);
 mm_code mm_embed(mm_ctx *c, const int32_t *tokens, int n, float *out, mm_err *e);
 
+/* ======================================================================
+ * Sampling (sample.c) and chat formats (chat.c)
+ * ====================================================================== */
+typedef struct mm_sampler_params {
+    float temp;            /* <= 0: greedy */
+    int top_k;             /* 0: off */
+    float top_p;           /* 1: off */
+    float min_p;           /* 0: off */
+    float repeat_penalty;  /* 1: off */
+    int repeat_last_n;
+    uint64_t seed;
+} mm_sampler_params;
+
+typedef struct mm_sampler mm_sampler;
+void mm_sampler_params_default(mm_sampler_params *p);
+mm_sampler *mm_sampler_open(const mm_sampler_params *p, int n_vocab);
+void mm_sampler_close(mm_sampler *s);
+/* Next token for one sequence (history = its tokens so far).  One sampler per
+ * sequence, used by one thread at a time. */
+int32_t mm_sample(mm_sampler *s, const float *logits, const int32_t *history, int n_hist);
+
+typedef struct mm_chat_msg { const char *role, *content; } mm_chat_msg; /* system, user, assistant */
+/* The model's chat format for msgs (malloc'd in *out), thinking off unless asked. */
+mm_code mm_chat_format(const mm_model *m, const mm_chat_msg *msgs, int n, int add_generation_prompt,
+                       int thinking, char **out, mm_err *e);
+
 #endif

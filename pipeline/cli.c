@@ -27,7 +27,7 @@ void cli_error(const char *fmt, ...) {
 enum {
     O_DB = 1000, O_CONFIG, O_SYNC, O_LEASE, O_HEARTBEAT, O_BACKOFF, O_BACKOFF_CAP, O_MAX_ATTEMPTS,
     O_MAX_CRASHES, O_PRIORITY, O_FOLLOW, O_FORCE, O_QUIET, O_JSON, O_FAILED, O_THROTTLE, O_STATE,
-    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN
+    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL
 };
 
 static const struct option all_opts[] = {
@@ -62,6 +62,16 @@ static const struct option all_opts[] = {
     {"jobs", required_argument, 0, O_JOBS},
     {"case", required_argument, 0, O_CASE},
     {"hidden", no_argument, 0, O_HIDDEN},
+    {"prompt", required_argument, 0, 'p'},
+    {"chat", no_argument, 0, O_CHAT},
+    {"temp", required_argument, 0, O_TEMP},
+    {"top-k", required_argument, 0, O_TOPK},
+    {"top-p", required_argument, 0, O_TOPP},
+    {"min-p", required_argument, 0, O_MINP},
+    {"repeat-penalty", required_argument, 0, O_REPEAT},
+    {"seed", required_argument, 0, O_SEED},
+    {"no-bos", no_argument, 0, O_NOBOS},
+    {"no-special", no_argument, 0, O_NOSPECIAL},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -147,6 +157,31 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case O_JOBS: return parse_int(c->cmd, name, v, 1, 10000000, &c->bench_jobs);
     case O_CASE: c->case_path = v; return 0;
     case O_HIDDEN: c->hidden = 1; return 0;
+    case 'p': c->prompt = v; return 0;
+    case O_CHAT: c->chat = 1; return 0;
+    case O_NOBOS: c->no_bos = 1; return 0;
+    case O_NOSPECIAL: c->no_special = 1; return 0;
+    case O_TOPK: return parse_int(c->cmd, name, v, 0, 1 << 30, &c->top_k);
+    case O_SEED: {
+        int s;
+        if (parse_int(c->cmd, name, v, 0, 2147483647, &s)) return EXIT_USAGE;
+        c->seed = s;
+        c->seed_set = 1;
+        return 0;
+    }
+    case O_TEMP: case O_TOPP: case O_MINP: case O_REPEAT: {
+        char *end;
+        double x = strtod(v, &end);
+        if (*end || end == v || !(x >= 0) || x > 100) {
+            cli_error("%s: --%s wants a number >= 0, not '%s'", c->cmd, name, v);
+            return EXIT_USAGE;
+        }
+        if (id == O_TEMP) { c->temp = (float)x; c->temp_set = 1; }
+        else if (id == O_TOPP) c->top_p = (float)x;
+        else if (id == O_MINP) c->min_p = (float)x;
+        else c->repeat_penalty = (float)x;
+        return 0;
+    }
     case O_FOLLOW: c->follow = 1; return 0;
     case O_FORCE: c->force = 1; return 0;
     case O_QUIET: c->quiet = 1; return 0;
@@ -266,6 +301,8 @@ static void defaults(cli *c, const char *cmd) {
     c->workers = 1;
     c->n_predict = -1;
     c->bench_jobs = 4000;
+    c->top_k = -1;
+    c->top_p = c->min_p = c->repeat_penalty = -1;
 }
 
 int cli_parse(cli *c, const char *cmd, const char *allowed, int argc, char **argv) {
@@ -283,7 +320,7 @@ int cli_parse(cli *c, const char *cmd, const char *allowed, int argc, char **arg
     optind = 1;
     opterr = 0;
     int idx, ch;
-    while ((ch = getopt_long(argc, argv, ":j:m:t:n:h", all_opts, &idx)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":j:m:t:n:p:h", all_opts, &idx)) != -1) {
         if (ch == '?' || ch == ':') {
             const char *bad = argv[optind - 1];
             cli_error("%s: %s '%s' (see 'mmpipe %s --help')", cmd,

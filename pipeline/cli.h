@@ -33,6 +33,11 @@ typedef struct cli {
     int bench_jobs;               /* --jobs (bench queue) */
     const char *case_path;        /* --case (eval) */
     int hidden;                   /* --hidden (eval) */
+    const char *prompt;           /* -p */
+    int chat, no_bos, no_special; /* generate / tokenize */
+    float temp, top_p, min_p, repeat_penalty; /* sampling; < 0 = default */
+    int top_k, temp_set, seed_set;
+    long long seed;
     char **args;                  /* positional arguments */
     int nargs;
 } cli;
@@ -109,5 +114,9 @@ int cmd_results(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_model_info(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 #endif

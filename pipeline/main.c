@@ -18,6 +18,10 @@ static const command commands[] = {
     {"status", cmd_status, "job counts by kind and state"},
     {"results", cmd_results, "list or export results (JSONL, CSV)"},
     {"bench", cmd_bench, "benchmarks: 'bench queue'"},
+    {"generate", cmd_generate, "stream a completion of a prompt (-m MODEL -p TEXT [--chat])"},
+    {"tokenize", cmd_tokenize, "token ids of a text (-m MODEL -p TEXT [--json])"},
+    {"model-info", cmd_model_info, "architecture, sizes, quant types, memory of a GGUF model"},
+    {"embed", cmd_embed, "a sentence embedding (-m EMBED.gguf -p TEXT)"},
     {"eval", cmd_eval, "run one fixture case through the engine (--case, --out)"},
 };
 

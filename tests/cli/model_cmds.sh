@@ -1,0 +1,58 @@
+#!/bin/bash
+# tests/cli/model_cmds.sh MMPIPE — generate, tokenize, model-info and embed through the
+# real binary on the fixture models: tokenize gives the case's prompt_tokens, greedy
+# generation is deterministic and stops at -n, model-info reports the file's sizes,
+# embed gives the case's vector; missing, non-GGUF and vocab-only files fail cleanly.
+. "$(dirname "$0")/lib.sh" "$@"
+PACK=$(cd "$(dirname "$0")/../../.." && pwd)/shared/fixtures
+[ -d "$PACK/models" ] || skip "no fixture pack at $PACK"
+F=$PACK/models
+
+# tokenize == the case's prompt_tokens (llama.cpp's ids)
+want=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["prompt_tokens"])' "$PACK/cases/text-gemma3-f32-chat.json" | tr -d ' ')
+prompt=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["prompt"], end="x")' "$PACK/cases/text-gemma3-f32-chat.json")
+prompt=${prompt%x} # keep the trailing newline that $(...) would strip
+got=$("$MM" tokenize -m "$F/gemma3-f32.gguf" -p "$prompt" --json | tr -d ' \n')
+[ "$got" = "$want" ] || fail "tokenize --json: expected $want, got $got"
+lines=$("$MM" tokenize -m "$F/gemma3-f32.gguf" -p "$prompt" | wc -l)
+[ "$lines" = "$($PY -c "print(len($want))")" ] || fail "tokenize: one id per line ($lines lines)"
+
+# greedy generation: deterministic, at most -n tokens, and the first token is the case's
+a=$("$MM" generate -m "$F/llama-f32.gguf" -p "Hello world! The quick brown fox jumps over the lazy dog." -n 8 --temp 0) || fail "generate exited $?"
+b=$("$MM" generate -m "$F/llama-f32.gguf" -p "Hello world! The quick brown fox jumps over the lazy dog." -n 8 --temp 0 -t 2)
+[ "$a" = "$b" ] || fail "greedy generation differs between runs / thread counts"
+[ -n "$a" ] || fail "generate printed nothing"
+"$MM" generate -m "$F/gemma4-e2b-q8_0.gguf" --chat -p "Hi" -n 4 --seed 7 > /dev/null || fail "generate --chat exited $?"
+
+# model-info
+"$MM" model-info "$F/gemma4-e2b-q4_k.gguf" --json > info.json || fail "model-info exited $?"
+$PY - <<'PY' || fail "model-info --json content"
+import json; d = json.load(open("info.json"))
+assert d["architecture"] == "gemma4" and d["n_layer"] == 10 and d["n_embd"] == 256, d
+assert "Q4_K" in d["types"] and d["n_params"] > 0 and d["mem_bytes"] >= d["file_size"] // 2, d
+PY
+"$MM" model-info "$F/gemma3-f32.gguf" | grep -q "architecture *gemma3" || fail "model-info table"
+
+# embed == the case's embedding (cosine)
+"$MM" embed -m "$F/gemma-embed-f32.gguf" -p "The sea is calm tonight." --json > emb.json || fail "embed exited $?"
+$PY - "$PACK" <<'PY' || fail "embed differs from llama.cpp's"
+import json, sys, numpy as np
+got = np.array(json.load(open("emb.json")), dtype=np.float64)
+ref = np.fromfile(sys.argv[1] + "/cases/embed-gemma-embed-f32-0.embedding.f32", dtype="<f4").astype(np.float64)
+cos = got @ ref / np.linalg.norm(got) / np.linalg.norm(ref)
+assert cos > 0.9999, cos
+PY
+
+# bad model files
+run generate -m nosuch.gguf -p x
+[ "$RC" = 1 ] && grep -q "nosuch.gguf" "$T/.err" || fail "missing model: exit $RC, $(cat "$T/.err")"
+head -c 4096 /dev/urandom > junk.gguf
+run model-info junk.gguf
+[ "$RC" = 1 ] && grep -q "junk.gguf" "$T/.err" || fail "junk model: exit $RC"
+run generate -m "$F/ggml-vocab-llama-spm.gguf" -p x
+[ "$RC" = 1 ] && grep -qi "missing tensor" "$T/.err" || fail "vocab-only file: exit $RC, $(cat "$T/.err")"
+run embed -m "$F/gemma3-f32.gguf" -p x
+[ "$RC" = 1 ] && grep -q "not an embedding model" "$T/.err" || fail "embed with a decoder: exit $RC"
+run generate -p x
+[ "$RC" = 2 ] || fail "generate without -m: exit $RC"
+echo "model commands: ok"
