@@ -43,7 +43,12 @@ void mm_rope(float *x, int n_rot, int32_t pos, float base, const float *freq_fac
  * X rows are ldx floats apart, Y rows ldy.  Work is split over the pool. */
 mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const float *X,
                   int64_t T, int64_t ldx, float *Y, int64_t ldy, mm_err *e);
-/* Scalar reference and dispatch check for tests: the vec_dot type of a weight type. */
+/* Kernel level: 0 scalar (the reference), 1 AVX2, 2 AVX-512; the best the CPU has
+ * unless MMPIPE_CPU says scalar/avx2/avx512.  set_level (tests) returns the old one. */
+int mm_cpu_level(void);
+int mm_cpu_set_level(int level);
+const char *mm_cpu_level_name(int level);
+/* The vec_dot type ggml pairs with a weight type. */
 uint32_t mm_vec_dot_type(uint32_t type);
 
 /* ---- the loaded model (model.c) ---- */

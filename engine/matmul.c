@@ -122,163 +122,6 @@ static void quant_q8_k(const float *x, int64_t n, urow *r) {
 
 /* ---- weight rows ---- */
 
-static void get_scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-    }
-}
-
-static void unpack_weight(uint32_t type, const uint8_t *src, int64_t n, urow *r) {
-    switch (type) {
-    case MM_TYPE_F32: memcpy(r->f, src, (size_t)n * 4); break;
-    case MM_TYPE_F16: for (int64_t i = 0; i < n; i++) r->f[i] = h2f(src + 2 * i); break;
-    case MM_TYPE_BF16: for (int64_t i = 0; i < n; i++) r->f[i] = mm_bf16_to_fp32(rd16(src + 2 * i)); break;
-    case MM_TYPE_Q8_0:
-        for (int64_t b = 0; b < n / 32; b++, src += 34) {
-            r->d[b] = h2f(src);
-            memcpy(r->q + b * 32, src + 2, 32);
-        }
-        break;
-    case MM_TYPE_Q4_0:
-        for (int64_t b = 0; b < n / 32; b++, src += 18) {
-            r->d[b] = h2f(src);
-            for (int j = 0; j < 16; j++) {
-                r->q[b * 32 + j] = (int8_t)((src[2 + j] & 0xF) - 8);
-                r->q[b * 32 + j + 16] = (int8_t)((src[2 + j] >> 4) - 8);
-            }
-        }
-        break;
-    case MM_TYPE_Q4_1:
-        for (int64_t b = 0; b < n / 32; b++, src += 20) {
-            r->d[b] = h2f(src);
-            r->m[b] = h2f(src + 2);
-            for (int j = 0; j < 16; j++) {
-                r->q[b * 32 + j] = (int8_t)(src[4 + j] & 0xF);
-                r->q[b * 32 + j + 16] = (int8_t)(src[4 + j] >> 4);
-            }
-        }
-        break;
-    case MM_TYPE_Q5_0:
-    case MM_TYPE_Q5_1: {
-        int one = type == MM_TYPE_Q5_1, bs = one ? 24 : 22, off = one ? 4 : 2;
-        for (int64_t b = 0; b < n / 32; b++, src += bs) {
-            r->d[b] = h2f(src);
-            if (one) r->m[b] = h2f(src + 2);
-            uint32_t qh;
-            memcpy(&qh, src + off, 4);
-            const uint8_t *qs = src + off + 4;
-            for (int j = 0; j < 16; j++) {
-                int h0 = ((qh >> j) << 4) & 0x10, h1 = (qh >> (j + 12)) & 0x10;
-                r->q[b * 32 + j] = (int8_t)(((qs[j] & 0xF) | h0) - (one ? 0 : 16));
-                r->q[b * 32 + j + 16] = (int8_t)(((qs[j] >> 4) | h1) - (one ? 0 : 16));
-            }
-        }
-        break;
-    }
-    case MM_TYPE_Q4_K:
-    case MM_TYPE_Q5_K: {
-        int five = type == MM_TYPE_Q5_K, bs = five ? 176 : 144;
-        for (int64_t b = 0; b < n / 256; b++, src += bs) {
-            r->d[b] = h2f(src);
-            r->m[b] = h2f(src + 2);
-            const uint8_t *scales = src + 4, *qh = src + 16, *ql = src + (five ? 48 : 16);
-            int8_t *q = r->q + b * 256;
-            for (int g = 0; g < 4; g++) { /* 64 elements: sub-blocks 2g (low nibbles), 2g+1 (high) */
-                for (int l = 0; l < 32; l++) {
-                    int lo = ql[g * 32 + l] & 0xF, hi = ql[g * 32 + l] >> 4;
-                    if (five) {
-                        lo += (qh[l] >> (2 * g)) & 1 ? 16 : 0;
-                        hi += (qh[l] >> (2 * g + 1)) & 1 ? 16 : 0;
-                    }
-                    q[g * 64 + l] = (int8_t)lo;
-                    q[g * 64 + 32 + l] = (int8_t)hi;
-                }
-            }
-            for (int j = 0; j < 8; j++) {
-                int sc, mn;
-                get_scale_min_k4(j, scales, &sc, &mn);
-                r->sc[b * 16 + 2 * j] = r->sc[b * 16 + 2 * j + 1] = (int16_t)sc;
-                r->mn[b * 16 + 2 * j] = r->mn[b * 16 + 2 * j + 1] = (int16_t)mn;
-            }
-        }
-        break;
-    }
-    case MM_TYPE_Q6_K:
-        for (int64_t b = 0; b < n / 256; b++, src += 210) {
-            const uint8_t *ql = src, *qh = src + 128;
-            const int8_t *sc = (const int8_t *)(src + 192);
-            r->d[b] = h2f(src + 208);
-            r->m[b] = 0;
-            int8_t *q = r->q + b * 256;
-            for (int half = 0; half < 2; half++) {
-                const uint8_t *l8 = ql + half * 64, *h8 = qh + half * 32;
-                int8_t *y = q + half * 128;
-                for (int l = 0; l < 32; l++) {
-                    y[l + 0] = (int8_t)(((l8[l] & 0xF) | (((h8[l] >> 0) & 3) << 4)) - 32);
-                    y[l + 32] = (int8_t)(((l8[l + 32] & 0xF) | (((h8[l] >> 2) & 3) << 4)) - 32);
-                    y[l + 64] = (int8_t)(((l8[l] >> 4) | (((h8[l] >> 4) & 3) << 4)) - 32);
-                    y[l + 96] = (int8_t)(((l8[l + 32] >> 4) | (((h8[l] >> 6) & 3) << 4)) - 32);
-                }
-                for (int k = 0; k < 8; k++) {
-                    r->sc[b * 16 + half * 8 + k] = sc[half * 8 + k];
-                    r->mn[b * 16 + half * 8 + k] = 0;
-                }
-            }
-        }
-        break;
-    }
-}
-
-/* ---- dot products of an unpacked weight row with an activation row ---- */
-
-static inline int32_t idot(const int8_t *a, const int8_t *b, int n) {
-    int32_t s = 0;
-    for (int i = 0; i < n; i++) s += (int32_t)a[i] * (int32_t)b[i];
-    return s;
-}
-
-static float dot_f(const float *w, const float *x, int64_t n) {
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += w[i + k] * x[i + k];
-    float s = 0;
-    for (int k = 0; k < 8; k++) s += acc[k];
-    for (; i < n; i++) s += w[i] * x[i];
-    return s;
-}
-
-static float dot_row(int fam, const urow *w, const urow *x, int64_t n) {
-    float sum = 0;
-    switch (fam) {
-    case FAM_F: return dot_f(w->f, x->f, n);
-    case FAM_A:
-        for (int64_t b = 0; b < n / 32; b++)
-            sum += (w->d[b] * x->d[b]) * (float)idot(w->q + b * 32, x->q + b * 32, 32);
-        return sum;
-    case FAM_B:
-        for (int64_t b = 0; b < n / 32; b++)
-            sum += (w->d[b] * x->d[b]) * (float)idot(w->q + b * 32, x->q + b * 32, 32) + w->m[b] * x->s[b];
-        return sum;
-    case FAM_K:
-        for (int64_t b = 0; b < n / 256; b++) {
-            int32_t isum = 0, imin = 0;
-            for (int s = 0; s < 16; s++) {
-                isum += w->sc[b * 16 + s] * idot(w->q + b * 256 + s * 16, x->q + b * 256 + s * 16, 16);
-                imin += w->mn[b * 16 + s] * x->sc[b * 16 + s];
-            }
-            /* this order reproduces llama.cpp's Q4_K logits bit for bit on the fixtures */
-            sum += (w->d[b] * x->d[b]) * (float)isum - (w->m[b] * x->d[b]) * (float)imin;
-        }
-        return sum;
-    }
-    return 0;
-}
-
 /* Bytes needed for an unpacked row of n elements. */
 static size_t urow_bytes(int64_t n) {
     size_t b = (size_t)n * 4 + (size_t)n + (size_t)(n / 16 + 2) * 16 + 64;
@@ -296,6 +139,9 @@ static void urow_bind(urow *r, void *mem, int64_t n) {
     r->q = (int8_t *)p;
 }
 
+
+
+
 typedef struct mm_job {
     const mm_tensor *W;
     int64_t row0, n_out, n_in, T, ldy;
@@ -306,17 +152,54 @@ typedef struct mm_job {
     size_t wstride;
 } mm_job;
 
-static void matmul_task(void *arg, int ith, int nth) {
-    mm_job *j = arg;
-    int64_t a, b;
-    mm_split(j->n_out, ith, nth, &a, &b);
-    urow w;
-    urow_bind(&w, j->wscratch + (size_t)ith * j->wstride, j->n_in);
-    const uint8_t *base = (const uint8_t *)j->W->data;
-    for (int64_t o = a; o < b; o++) {
-        unpack_weight(j->W->type, base + (uint64_t)(j->row0 + o) * j->W->row_bytes, j->n_in, &w);
-        for (int64_t t = 0; t < j->T; t++) j->Y[t * j->ldy + o] = dot_row(j->fam, &w, &j->xr[t], j->n_in);
+#define KCAT2(a, b) a##_##b
+#define KCAT(a, b) KCAT2(a, b)
+#define K(name) KCAT(name, KLEVEL)
+
+#define KLEVEL scalar
+#define KATTR
+#include "matmul_kernels.inc"
+#undef KLEVEL
+#undef KATTR
+
+#define KLEVEL avx2
+#define KATTR __attribute__((target("avx2,f16c")))
+#include "matmul_kernels.inc"
+#undef KLEVEL
+#undef KATTR
+
+#define KLEVEL avx512
+#define KATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx2,f16c")))
+#include "matmul_kernels.inc"
+#undef KLEVEL
+#undef KATTR
+
+/* ---- run-time dispatch: the best level this CPU has, or MMPIPE_CPU=scalar|avx2|avx512 ---- */
+static int cpu_level = -1; /* 0 scalar, 1 avx2, 2 avx512 */
+
+int mm_cpu_level(void) {
+    if (cpu_level < 0) {
+        __builtin_cpu_init();
+        int best = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") ? 2
+                 : __builtin_cpu_supports("avx2") ? 1 : 0;
+        const char *env = getenv("MMPIPE_CPU");
+        int want = !env ? best : !strcmp(env, "scalar") ? 0 : !strcmp(env, "avx2") ? 1 : !strcmp(env, "avx512") ? 2 : best;
+        cpu_level = want < best ? want : best;
     }
+    return cpu_level;
+}
+
+int mm_cpu_set_level(int level) {
+    int saved = mm_cpu_level();
+    __builtin_cpu_init();
+    int best = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") ? 2
+             : __builtin_cpu_supports("avx2") ? 1 : 0;
+    cpu_level = level < 0 ? 0 : level > best ? best : level;
+    return saved;
+}
+
+const char *mm_cpu_level_name(int level) {
+    return level == 2 ? "avx512" : level == 1 ? "avx2" : "scalar";
 }
 
 mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const float *X,
@@ -351,7 +234,8 @@ mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out
         }
     }
     mm_job j = {W, row0, n_out, n_in, T, ldy, fam, xr, Y, mem + ub * (size_t)T, ub};
-    mm_pool_run(pool, matmul_task, &j);
+    static const mm_task_fn tasks[3] = {matmul_task_scalar, matmul_task_avx2, matmul_task_avx512};
+    mm_pool_run(pool, tasks[mm_cpu_level()], &j);
     free(mem);
     return MM_OK;
 }

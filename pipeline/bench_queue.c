@@ -22,7 +22,9 @@
 #include <unistd.h>
 
 static const char *const bench_help =
-    "usage: mmpipe bench queue [--jobs N] [--json] [--baseline FILE | --no-baseline]\n"
+    "usage: mmpipe bench -m MODEL.gguf [-t N] [--pp P] [--tg N] [--json]\n"
+    "       decoder speed as llama-bench measures it (pp512 / tg128 by default)\n"
+    "       mmpipe bench queue [--jobs N] [--json] [--baseline FILE | --no-baseline]\n"
     "Queue throughput in a scratch folder under the current directory: enqueue jobs/s, and\n"
     "claim+complete jobs/s with 1 and 4 worker processes at synchronous FULL and NORMAL,\n"
     "beside the Python sqlite3 baseline (../shared/tools/queue_baseline.py) run alike.\n";
@@ -188,16 +190,18 @@ static cJSON *python_baseline(const char *script, const char *dir, int n) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "queue") != 0) {
-        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-            fputs(bench_help, stdout);
-            return EXIT_OK;
-        }
-        cli_error("bench: which benchmark? ('mmpipe bench queue')");
-        return EXIT_USAGE;
-    }
     cli c;
-    int rc = cli_parse(&c, "bench queue", "jobs,json,baseline,no-baseline,quiet", argc - 1, argv + 1);
+    int rc;
+    if (argc < 2 || strcmp(argv[1], "queue") != 0) {
+        rc = cli_parse(&c, "bench", "model,threads,pp,tg,json,quiet", argc, argv);
+        if (rc) return rc < 0 ? (fputs(bench_help, stdout), EXIT_OK) : rc;
+        if (!c.model || c.nargs) {
+            cli_error("bench: 'mmpipe bench queue' or 'mmpipe bench -m MODEL.gguf' (see --help)");
+            return EXIT_USAGE;
+        }
+        return bench_model(&c);
+    }
+    rc = cli_parse(&c, "bench queue", "jobs,json,baseline,no-baseline,quiet", argc - 1, argv + 1);
     if (rc) return rc < 0 ? (fputs(bench_help, stdout), EXIT_OK) : rc;
     int n = c.bench_jobs;
     char dir[64];

@@ -38,6 +38,7 @@ typedef struct cli {
     float temp, top_p, min_p, repeat_penalty; /* sampling; < 0 = default */
     int top_k, temp_set, seed_set;
     long long seed;
+    int bench_pp, bench_tg;       /* bench -m: --pp, --tg */
     char **args;                  /* positional arguments */
     int nargs;
 } cli;
@@ -118,5 +119,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_model_info(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int bench_model(const cli *c);
 
 #endif
