@@ -77,6 +77,11 @@ void mm_sleep_ms(double ms);
 /* ISO 8601 UTC with milliseconds: "2026-12-01T22:38:52.123Z" (buf >= 25). */
 void mm_iso8601_ms(int64_t ms, char buf[32]);
 
+/* ---- files ---- */
+/* Reads a whole file into a malloc'd NUL-terminated buffer (*n = its length);
+ * MM_ELIMIT past limit bytes. */
+mm_code mm_read_file(const char *path, size_t limit, char **out, size_t *n, mm_err *e);
+
 /* ---- strings ---- */
 char *mm_strdup(const char *s);
 /* Formats into a malloc'd string; NULL on OOM. */

@@ -6,6 +6,7 @@
  */
 #include "mm_common.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,4 +126,46 @@ double mm_parse_seconds(const char *s) {
     if (*end == 's' && end[1] == 0) end++;
     if (*end || !(v >= 0) || v > 1e9) return -1;
     return v;
+}
+
+mm_code mm_read_file(const char *path, size_t limit, char **out, size_t *n, mm_err *e) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int er = errno;
+        return mm_err_set(e, mm_code_from_errno(er), "%s: cannot read: %s", path, strerror(er));
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 65536 + 1 > cap) {
+            if (cap > limit) {
+                fclose(f);
+                free(buf);
+                return mm_err_set(e, MM_ELIMIT, "%s: larger than %zu bytes", path, limit);
+            }
+            cap = cap ? cap * 2 : 65536 * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                fclose(f);
+                free(buf);
+                return mm_err_set(e, MM_ENOMEM, "%s: out of memory", path);
+            }
+            buf = nb;
+        }
+        size_t k = fread(buf + len, 1, 65536, f);
+        len += k;
+        if (k == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || len > limit) {
+        free(buf);
+        return bad ? mm_err_set(e, MM_EIO, "%s: read failed", path)
+                   : mm_err_set(e, MM_ELIMIT, "%s: larger than %zu bytes", path, limit);
+    }
+    buf[len] = 0;
+    *out = buf;
+    if (n) *n = len;
+    return MM_OK;
 }

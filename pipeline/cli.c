@@ -203,38 +203,15 @@ static size_t n_cfg_strings;
 
 /* Reads defaults from path (explicit: must exist) or ./mmpipe.json (optional). */
 static int load_config(cli *c, const char *path, int explicit_path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (!explicit_path && errno == ENOENT) return 0;
-        cli_error("%s: cannot read config: %s", path, strerror(errno));
+    char *buf;
+    size_t n;
+    mm_err e;
+    mm_code code = mm_read_file(path, 1u << 20, &buf, &n, &e);
+    if (code == MM_ENOTFOUND && !explicit_path) return 0;
+    if (code != MM_OK) {
+        cli_error("%s (config)", e.msg);
         return EXIT_FATAL;
     }
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            if (cap > (1u << 20)) {
-                fclose(f);
-                free(buf);
-                cli_error("%s: config file larger than 1 MiB", path);
-                return EXIT_FATAL;
-            }
-            cap = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                fclose(f);
-                free(buf);
-                cli_error("out of memory");
-                return EXIT_FATAL;
-            }
-            buf = nb;
-        }
-        size_t k = fread(buf + n, 1, 4096, f);
-        n += k;
-        if (k == 0) break;
-    }
-    fclose(f);
-    buf[n] = 0;
     char errbuf[256];
     int rc = cli_config_apply(c, buf, n, errbuf, sizeof errbuf);
     free(buf);

@@ -26,29 +26,6 @@ static const char *const eval_help =
     "usage: mmpipe eval --case PACK/cases/NAME.json --out DIR [--hidden] [-t N]\n"
     "Runs one fixture case (text, tokenize) and writes DIR/result.json plus float32 arrays.\n";
 
-static char *read_file(const char *path, size_t *n, size_t limit) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *b = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 65536 + 1 > cap) {
-            if (cap > limit) { free(b); fclose(f); errno = EFBIG; return NULL; }
-            cap = cap ? cap * 2 : 65536 * 2;
-            char *nb = realloc(b, cap);
-            if (!nb) { free(b); fclose(f); return NULL; }
-            b = nb;
-        }
-        size_t k = fread(b + len, 1, 65536, f);
-        len += k;
-        if (k == 0) break;
-    }
-    fclose(f);
-    b[len] = 0;
-    if (n) *n = len;
-    return b;
-}
-
 static int write_f32(const char *dir, const char *name, const float *d, size_t n) {
     char *p = mm_asprintf("%s/%s", dir, name);
     FILE *f = p ? fopen(p, "wb") : NULL;
@@ -304,11 +281,16 @@ int cmd_eval(int argc, char **argv) {
         cli_error("eval: needs --case FILE and --out DIR (see 'mmpipe eval --help')");
         return EXIT_USAGE;
     }
-    char *txt = read_file(c.case_path, NULL, 64u << 20);
-    cJSON *cs = txt ? cJSON_Parse(txt) : NULL;
+    char *txt;
+    mm_err e;
+    if (mm_read_file(c.case_path, 64u << 20, &txt, NULL, &e) != MM_OK) {
+        cli_error("%s", e.msg);
+        return EXIT_FATAL;
+    }
+    cJSON *cs = cJSON_Parse(txt);
     free(txt);
     if (!cs) {
-        cli_error("%s: %s", c.case_path, errno ? strerror(errno) : "not a JSON case");
+        cli_error("%s: not a JSON case", c.case_path);
         return EXIT_FATAL;
     }
     /* pack root = the folder above cases/ */
