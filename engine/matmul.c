@@ -152,15 +152,59 @@ typedef struct mm_job {
     size_t wstride;
 } mm_job;
 
+/* ---- AVX2 block sums (integer, so exactly the scalar result) ---- */
+#include <immintrin.h>
+
+__attribute__((target("avx2"))) static inline int32_t hsum_i32_8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* sum of a[i] * b[i] over 32 signed bytes (|a| <= 128, no saturation possible) */
+__attribute__((target("avx2"))) static inline int32_t isum32_avx2(__m256i a, __m256i b) {
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+    return hsum_i32_8(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+/* Q4_0 block (16 bytes of nibbles, value - 8) . 32 int8 */
+__attribute__((target("avx2"))) static inline int32_t isum_q4_0_avx2(const uint8_t *qs, const int8_t *x) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    __m256i nib = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw); /* low nibbles -> elements 0..15 */
+    nib = _mm256_and_si256(nib, _mm256_set1_epi8(0x0F));
+    __m256i w = _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
+    return isum32_avx2(w, _mm256_loadu_si256((const __m256i *)x));
+}
+
+__attribute__((target("avx2"))) static inline int32_t isum_q8_0_avx2(const int8_t *w, const int8_t *x) {
+    return isum32_avx2(_mm256_loadu_si256((const __m256i *)w), _mm256_loadu_si256((const __m256i *)x));
+}
+
+__attribute__((target("avx2"))) static inline int32_t isum16_sse(const int8_t *a, const int8_t *b) {
+    __m128i va = _mm_loadu_si128((const __m128i *)a), vb = _mm_loadu_si128((const __m128i *)b);
+    __m128i p = _mm_madd_epi16(_mm_maddubs_epi16(_mm_sign_epi8(va, va), _mm_sign_epi8(vb, va)), _mm_set1_epi16(1));
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4e));
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xb1));
+    return _mm_cvtsi128_si32(p);
+}
+
+__attribute__((target("avx2,f16c"))) static inline float h2f_f16c(const uint8_t *p) {
+    return _cvtsh_ss(rd16(p)); /* exact, as the table conversion */
+}
+
 #define KCAT2(a, b) a##_##b
 #define KCAT(a, b) KCAT2(a, b)
 #define K(name) KCAT(name, KLEVEL)
 
 #define KLEVEL scalar
 #define KATTR
+#define KSIMD 0
 #include "matmul_kernels.inc"
 #undef KLEVEL
 #undef KATTR
+#undef KSIMD
+#define KSIMD 1
 
 #define KLEVEL avx2
 #define KATTR __attribute__((target("avx2,f16c")))

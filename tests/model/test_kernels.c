@@ -69,6 +69,21 @@ int main(void) {
                 }
                 mm_cpu_set_level(saved);
             }
+            /* the decode path (T <= 2: packed blocks) and the prefill path (unpacked rows) agree */
+            float *one = malloc(sizeof(float) * n_out), *five = malloc(sizeof(float) * 5 * n_out);
+            for (int lvl = 0; lvl <= 2; lvl++) {
+                int saved = mm_cpu_set_level(lvl);
+                mm_matmul(pool, W, 0, n_out, X, 1, n_in, one, n_out, &e);
+                mm_matmul(pool, W, 0, n_out, X, 5, n_in, five, n_out, &e);
+                mm_cpu_set_level(saved);
+                checked++;
+                if (memcmp(one, five, sizeof(float) * n_out)) {
+                    printf("FAIL %s: one-row and five-row products differ (level %s)\n", files[f], mm_cpu_level_name(lvl));
+                    fails++;
+                }
+            }
+            free(one);
+            free(five);
             mm_pool_close(pool);
         }
         /* loose check against float64 with dequantised weights */
