@@ -38,7 +38,6 @@ const char *const jobs_migrations[] = {
     ");"
     "CREATE INDEX jobs_ready ON jobs(priority DESC, id) WHERE state = 'queued';"
     "CREATE INDEX jobs_leases ON jobs(lease_until) WHERE state = 'running';"
-    "CREATE INDEX jobs_kind_state ON jobs(kind, state);"
     /* Every path that has a job; one job per (path, kind, params+model). */
     "CREATE TABLE inputs("
     "  path BLOB NOT NULL,"                   /* raw bytes: paths need not be UTF-8 */
