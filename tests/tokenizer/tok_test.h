@@ -13,23 +13,9 @@
 
 #include "engine.h"
 
-static int g_fail = 0;
+#include "../engine/test_util.h" /* CHECK, g_fail, test_skip (exit 77), test_done */
 
-#define CHECK(cond, ...)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);      \
-            fprintf(stderr, __VA_ARGS__);                                                 \
-            fputc('\n', stderr);                                                          \
-        }                                                                                 \
-    } while (0)
-
-static inline void tok_skip(const char *why) {
-    printf("SKIP: %s\n", why);
-    fflush(stdout);
-    exit(77);
-}
+#define tok_skip test_skip
 
 static inline int tok_is_dir(const char *p) {
     struct stat st;
