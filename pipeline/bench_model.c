@@ -31,12 +31,13 @@ int bench_model(const cli *c) {
         mm_model_close(m);
         return EXIT_FATAL;
     }
-    int32_t *tok = malloc((size_t)P * 4), *pos = malloc((size_t)P * 4), *seq = calloc((size_t)P, 4);
-    int8_t *want = calloc((size_t)P, 1);
+    int L = P > N ? P : N; /* rows of tok/pos: the prompt, and the positions of the tg steps */
+    int32_t *tok = malloc((size_t)L * 4), *pos = malloc((size_t)L * 4), *seq = calloc((size_t)L, 4);
+    int8_t *want = calloc((size_t)L, 1);
     int V = mm_model_n_vocab(m), rc = EXIT_FATAL;
     if (!tok || !pos || !seq || !want) goto out;
     uint64_t r = 12345;
-    for (int i = 0; i < P; i++) {
+    for (int i = 0; i < L; i++) {
         r = r * 6364136223846793005ULL + 1442695040888963407ULL;
         tok[i] = (int32_t)((r >> 33) % (uint64_t)V);
         pos[i] = i;
@@ -50,7 +51,7 @@ int bench_model(const cli *c) {
     t0 = mm_mono_ns();
     for (int i = 0; i < N; i++) {
         int8_t one = 1;
-        mm_batch b1 = {1, &tok[i % P], NULL, &pos[i], seq, &one};
+        mm_batch b1 = {1, &tok[i], NULL, &pos[i], seq, &one};
         if (mm_decode(ctx, &b1, &e) != MM_OK) goto fail;
     }
     double tg = N / ((double)(mm_mono_ns() - t0) / 1e9);
