@@ -9,8 +9,9 @@
  * position; attention of a row sees the cells of its own sequence at positions
  * <= its own (and, on sliding-window layers, within the window).
  *
- * KV cache: one K and one V array per layer that owns a cache ([n_cells][Hkv*hd],
- * f32 — the precise mode of the fixtures); KV-shared Gemma 4 layers read the
+ * KV cache: one K and one V array per layer that owns a cache, f32 (the precise mode
+ * of the fixtures): K transposed [Hkv*hd][n_cells] so the scores of eight cells come
+ * from one vector per dimension, V as [n_cells][Hkv*hd]; KV-shared Gemma 4 layers read the
  * cache of their source layer and own nothing.  cell_seq < 0 marks a free cell.
  */
 #include "engine_int.h"
@@ -155,18 +156,14 @@ static void attn_task(void *arg, int ith, int nth) {
         int t = (int)(w / H), head = (int)(w % H), hk = head / (H / Hkv);
         const float *qv = c->q + (size_t)t * qd + (size_t)head * hd;
         const int32_t p1 = j->b->pos[t], s1 = j->b->seq[t];
+        /* scores for every cell (K is stored transposed: [kd][n_cells]), then the mask */
+        mm_qk_f32(qv, K + (size_t)hk * hd * c->n_cells, c->n_cells, hd, c->n_cells, sc);
         for (int cell = 0; cell < c->n_cells; cell++) {
             int32_t p0 = c->cell_pos[cell];
             int out_of_window = swa && (c->m->swa_symmetric ? (p1 - p0 > n_swa / 2 || p0 - p1 > n_swa / 2)
                                                           : p1 - p0 >= n_swa);
-            if (c->cell_seq[cell] != s1 || (c->m->causal && p0 > p1) || out_of_window) {
-                sc[cell] = -INFINITY;
-                continue;
-            }
-            const float *kv = K + (size_t)cell * kd + (size_t)hk * hd;
-            float s = 0;
-            for (int d = 0; d < hd; d++) s += qv[d] * kv[d];
-            sc[cell] = s * j->scale;
+            if (c->cell_seq[cell] != s1 || (c->m->causal && p0 > p1) || out_of_window) sc[cell] = -INFINITY;
+            else sc[cell] *= j->scale;
         }
         mm_softmax(sc, c->n_cells);
         float *out = c->att + (size_t)t * qd + (size_t)head * hd;
@@ -174,8 +171,7 @@ static void attn_task(void *arg, int ith, int nth) {
         for (int cell = 0; cell < c->n_cells; cell++) {
             float p = sc[cell];
             if (p == 0.0f) continue;
-            const float *vv = V + (size_t)cell * kd + (size_t)hk * hd;
-            for (int d = 0; d < hd; d++) out[d] += p * vv[d];
+            mm_axpy_f32(out, p, V + (size_t)cell * kd + (size_t)hk * hd, hd);
         }
     }
 }
@@ -241,7 +237,7 @@ static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_b
             }
         for (int t = 0; t < T; t++) {
             size_t cell = (size_t)c->row_cell[t];
-            memcpy(c->kc[il] + cell * kd, c->k + (size_t)t * kd, (size_t)kd * sizeof(float));
+            for (int d = 0; d < kd; d++) c->kc[il][(size_t)d * c->n_cells + cell] = c->k[(size_t)t * kd + d];
             memcpy(c->vc[il] + cell * kd, c->v + (size_t)t * kd, (size_t)kd * sizeof(float));
         }
     }

@@ -30,6 +30,10 @@ void mm_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
 float mm_gelu(float x);
 float mm_silu(float x);
 float mm_expf_ggml(float x);
+/* out[c] = sum_d q[d] * kt[d * stride + c] for c < n (K transposed: [dim][cells]);
+ * y += p * x.  Sequential sums as the scalar code: the same bits at every CPU level. */
+void mm_qk_f32(const float *q, const float *kt, int64_t stride, int hd, int n, float *out);
+void mm_axpy_f32(float *y, float p, const float *x, int64_t n);
 /* In-place softmax of n values (max-subtracted, sum in double). */
 void mm_softmax(float *x, int64_t n);
 /* RoPE on one head vector of length hd: NEOX (pairs i, i + n_rot/2) or normal (pairs 2i, 2i+1);

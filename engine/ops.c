@@ -98,3 +98,46 @@ void mm_rope(float *x, int n_rot, int32_t pos, float base, const float *ff, int 
         theta *= theta_scale;
     }
 }
+
+/* Attention kernels.  Both keep the scalar order of operations exactly (each
+ * output is one sequential sum), so every CPU level gives the same bits:
+ *   mm_qk_f32:   scores of 8 consecutive cells at once from a transposed K
+ *                ([dim][n_cells]): lane c accumulates q[d] * K[d][c] for d = 0..hd-1;
+ *   mm_axpy_f32: y[d] += p * x[d], lanes over d. */
+static void qk_scalar(const float *q, const float *kt, int64_t stride, int hd, int n, float *out) {
+    for (int c = 0; c < n; c++) {
+        float s = 0;
+        for (int d = 0; d < hd; d++) s += q[d] * kt[(int64_t)d * stride + c];
+        out[c] = s;
+    }
+}
+
+#include <immintrin.h>
+__attribute__((target("avx2"))) static void qk_avx2(const float *q, const float *kt, int64_t stride, int hd, int n,
+                                                    float *out) {
+    int c = 0;
+    for (; c + 8 <= n; c += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int d = 0; d < hd; d++)
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(q[d]), _mm256_loadu_ps(kt + (int64_t)d * stride + c)));
+        _mm256_storeu_ps(out + c, acc);
+    }
+    if (c < n) qk_scalar(q, kt + c, stride, hd, n - c, out + c);
+}
+
+void mm_qk_f32(const float *q, const float *kt, int64_t stride, int hd, int n, float *out) {
+    if (mm_cpu_level() > 0) qk_avx2(q, kt, stride, hd, n, out);
+    else qk_scalar(q, kt, stride, hd, n, out);
+}
+
+static void axpy_scalar(float *y, float p, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += p * x[i];
+}
+__attribute__((target("avx2"))) static void axpy_avx2(float *y, float p, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += p * x[i];
+}
+
+void mm_axpy_f32(float *y, float p, const float *x, int64_t n) {
+    if (mm_cpu_level() > 0) axpy_avx2(y, p, x, n);
+    else axpy_scalar(y, p, x, n);
+}
