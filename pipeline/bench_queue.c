@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 static const char *const bench_help =
-    "usage: mmpipe bench -m MODEL.gguf [-t N] [--pp P] [--tg N] [--json]\n"
+    "usage: mmpipe bench -m MODEL.gguf [-t N] [-p|--pp P] [-n|--tg N] [--json]\n"
     "       decoder speed as llama-bench measures it (pp512 / tg128 by default)\n"
     "       mmpipe bench queue [--jobs N] [--json] [--baseline FILE | --no-baseline]\n"
     "Queue throughput in a scratch folder under the current directory: enqueue jobs/s, and\n"
@@ -193,8 +193,19 @@ int cmd_bench(int argc, char **argv) {
     cli c;
     int rc;
     if (argc < 2 || strcmp(argv[1], "queue") != 0) {
-        rc = cli_parse(&c, "bench", "model,threads,pp,tg,json,quiet", argc, argv);
+        rc = cli_parse(&c, "bench", "model,threads,pp,tg,prompt,n-predict,json,quiet", argc, argv);
         if (rc) return rc < 0 ? (fputs(bench_help, stdout), EXIT_OK) : rc;
+        /* llama-bench spelling: -p P (prompt tokens) and -n N (generated tokens) */
+        if (c.prompt) {
+            char *end;
+            long v = strtol(c.prompt, &end, 10);
+            if (*end || v < 1 || v > 65536) {
+                cli_error("bench: -p wants a number of prompt tokens, not '%s'", c.prompt);
+                return EXIT_USAGE;
+            }
+            c.bench_pp = (int)v;
+        }
+        if (c.n_predict > 0) c.bench_tg = c.n_predict;
         if (!c.model || c.nargs) {
             cli_error("bench: 'mmpipe bench queue' or 'mmpipe bench -m MODEL.gguf' (see --help)");
             return EXIT_USAGE;
