@@ -288,6 +288,70 @@ __attribute__((target("avx2,f16c"))) static float dot_packed_avx2(const uint8_t 
     return sum;
 }
 
+/* Eight activation rows (lanes) against one unpacked weight row: each lane adds its
+ * blocks in order exactly as dot_row does for that row, so the bits are the same;
+ * the weight block is loaded and its signs taken once for the eight rows. */
+__attribute__((target("avx2"))) static inline __m256i hadd_tree8(const __m256i s[8]) {
+    __m256i h01 = _mm256_hadd_epi32(s[0], s[1]), h23 = _mm256_hadd_epi32(s[2], s[3]);
+    __m256i h45 = _mm256_hadd_epi32(s[4], s[5]), h67 = _mm256_hadd_epi32(s[6], s[7]);
+    __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                            _mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+
+__attribute__((target("avx2"))) static void dot32_x8_avx2(const int8_t *wq, const float *wd, const float *wm,
+                                                          const int8_t *const xq[8], const float *const xd[8],
+                                                          const float *const xs[8], int64_t nb, float out[8]) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i w = _mm256_loadu_si256((const __m256i *)(wq + 32 * b)), aw = _mm256_sign_epi8(w, w);
+        __m256i s[8];
+        for (int k = 0; k < 8; k++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xq[k] + 32 * b));
+            s[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1));
+        }
+        __m256 dx = _mm256_setr_ps(xd[0][b], xd[1][b], xd[2][b], xd[3][b], xd[4][b], xd[5][b], xd[6][b], xd[7][b]);
+        __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(wd[b]), dx), _mm256_cvtepi32_ps(hadd_tree8(s)));
+        if (wm) {
+            __m256 sx = _mm256_setr_ps(xs[0][b], xs[1][b], xs[2][b], xs[3][b], xs[4][b], xs[5][b], xs[6][b], xs[7][b]);
+            t = _mm256_add_ps(t, _mm256_mul_ps(_mm256_set1_ps(wm[b]), sx));
+        }
+        acc = _mm256_add_ps(acc, t);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
+__attribute__((target("avx2"))) static void dotk_x8_avx2(const int8_t *wq, const float *wd, const float *wm,
+                                                         const int16_t *wsc, const int16_t *wmn,
+                                                         const int8_t *const xq[8], const float *const xd[8],
+                                                         const int16_t *const xbs[8], int64_t nb, float out[8]) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i accs[8];
+        for (int k = 0; k < 8; k++) accs[k] = _mm256_setzero_si256();
+        for (int p = 0; p < 8; p++) { /* 32 elements = two 16-element sub-blocks */
+            __m256i w = _mm256_loadu_si256((const __m256i *)(wq + 256 * b + 32 * p)), aw = _mm256_sign_epi8(w, w);
+            __m256i sc = _mm256_set_m128i(_mm_set1_epi16(wsc[16 * b + 2 * p + 1]), _mm_set1_epi16(wsc[16 * b + 2 * p]));
+            for (int k = 0; k < 8; k++) {
+                __m256i x = _mm256_loadu_si256((const __m256i *)(xq[k] + 256 * b + 32 * p));
+                accs[k] = _mm256_add_epi32(accs[k], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), sc));
+            }
+        }
+        int32_t im[8];
+        for (int k = 0; k < 8; k++) {
+            int32_t m = 0;
+            for (int sb = 0; sb < 16; sb++) m += wmn[16 * b + sb] * xbs[k][16 * b + sb];
+            im[k] = m;
+        }
+        __m256 dx = _mm256_setr_ps(xd[0][b], xd[1][b], xd[2][b], xd[3][b], xd[4][b], xd[5][b], xd[6][b], xd[7][b]);
+        __m256 t1 = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(wd[b]), dx), _mm256_cvtepi32_ps(hadd_tree8(accs)));
+        __m256 t2 = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(wm[b]), dx),
+                                  _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)im)));
+        acc = _mm256_add_ps(acc, _mm256_sub_ps(t1, t2));
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
 #define KCAT2(a, b) a##_##b
 #define KCAT(a, b) KCAT2(a, b)
 #define K(name) KCAT(name, KLEVEL)

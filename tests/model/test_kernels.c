@@ -44,21 +44,21 @@ int main(void) {
         if (!W) W = mm_gguf_find_tensor(g, "blk.0.ffn_up.weight");
         types_seen++;
         int64_t n_in = W->ne[0], n_out = W->ne[1] < 96 ? W->ne[1] : 96;
-        float *X = malloc(sizeof(float) * 5 * n_in), *ref = malloc(sizeof(float) * 5 * n_out),
-              *got = malloc(sizeof(float) * 5 * n_out), *wd = malloc(sizeof(float) * n_in);
+        float *X = malloc(sizeof(float) * 13 * n_in), *ref = malloc(sizeof(float) * 13 * n_out),
+              *got = malloc(sizeof(float) * 13 * n_out), *wd = malloc(sizeof(float) * n_in);
         uint64_t r = 99 + f;
-        for (int64_t i = 0; i < 5 * n_in; i++) {
+        for (int64_t i = 0; i < 13 * n_in; i++) {
             r = r * 6364136223846793005ULL + 1442695040888963407ULL;
             X[i] = ((float)(r >> 40) / (float)(1 << 24) - 0.5f) * 4.0f;
         }
         for (int threads = 1; threads <= 2; threads++) {
             mm_pool *pool = mm_pool_open(threads);
-            for (int T = 1; T <= 5; T += 4) {
+            for (int T = 1; T <= 13; T += 4) { /* 1 and 5: decode paths; 9, 13: eight-row lanes + tail */
                 int saved = mm_cpu_set_level(0);
                 mm_matmul(pool, W, 0, n_out, X, T, n_in, ref, n_out, &e);
                 for (int lvl = 1; lvl <= 2; lvl++) {
                     if (mm_cpu_set_level(lvl), mm_cpu_level() != lvl) continue;
-                    memset(got, 0, sizeof(float) * 5 * n_out);
+                    memset(got, 0, sizeof(float) * 13 * n_out);
                     mm_matmul(pool, W, 0, n_out, X, T, n_in, got, n_out, &e);
                     checked++;
                     if (memcmp(got, ref, sizeof(float) * (size_t)T * n_out)) {
