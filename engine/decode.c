@@ -27,7 +27,7 @@ struct mm_ctx {
     float **kc, **vc;              /* per layer, NULL when shared */
     int32_t *cell_pos, *cell_seq;
     /* scratch, n_batch rows each */
-    float *x, *h, *q, *k, *v, *att, *o, *gate, *up, *f, *ple, *ple_tmp, *scores;
+    float *x, *h, *q, *k, *v, *att, *o, *gate, *up, *f, *ple, *ple_tmp, *scores, *qk;
     float *moe_acc, *moe_in, *moe_rt, *moe_w;
     int32_t *moe_sel, *moe_rows, *row_cell;
     float *logits;                 /* n_logits rows of n_vocab */
@@ -85,6 +85,7 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
     c->ple = xcalloc(B * PL, 4, &fail);
     c->ple_tmp = xcalloc(B * (PL > E ? PL : E), 4, &fail);
     c->scores = xcalloc((size_t)mm_pool_threads(c->pool) * (size_t)c->n_cells, 4, &fail);
+    c->qk = xcalloc((size_t)mm_pool_threads(c->pool) * (size_t)c->n_cells, 4, &fail);
     c->row_cell = xcalloc(B, sizeof(int32_t), &fail);
     if (m->n_expert) {
         c->moe_acc = xcalloc(B * E, 4, &fail);
@@ -111,7 +112,7 @@ void mm_ctx_close(mm_ctx *c) {
     }
     free(c->kc); free(c->vc); free(c->cell_pos); free(c->cell_seq);
     free(c->x); free(c->h); free(c->f); free(c->o); free(c->q); free(c->att); free(c->k); free(c->v);
-    free(c->gate); free(c->up); free(c->ple); free(c->ple_tmp); free(c->scores); free(c->row_cell);
+    free(c->gate); free(c->up); free(c->ple); free(c->ple_tmp); free(c->scores); free(c->qk); free(c->row_cell);
     free(c->moe_acc); free(c->moe_in); free(c->moe_rt); free(c->moe_w); free(c->moe_sel); free(c->moe_rows);
     free(c->logits);
     mm_pool_close(c->pool);
@@ -150,20 +151,31 @@ static void attn_task(void *arg, int ith, int nth) {
     const float *K = c->kc[ly->kv_src], *V = c->vc[ly->kv_src];
     const int n_swa = c->m->n_swa, swa = ly->is_swa && n_swa > 0;
     float *sc = c->scores + (size_t)ith * c->n_cells;
-    int64_t a, bnd;
-    mm_split((int64_t)j->b->n * H, ith, nth, &a, &bnd);
-    for (int64_t w = a; w < bnd; w++) {
+    /* (row, head) pairs dealt round-robin: causal rows grow longer down the batch */
+    for (int64_t w = ith; w < (int64_t)j->b->n * H; w += nth) {
         int t = (int)(w / H), head = (int)(w % H), hk = head / (H / Hkv);
         const float *qv = c->q + (size_t)t * qd + (size_t)head * hd;
         const int32_t p1 = j->b->pos[t], s1 = j->b->seq[t];
-        /* scores for every cell (K is stored transposed: [kd][n_cells]), then the mask */
-        mm_qk_f32(qv, K + (size_t)hk * hd * c->n_cells, c->n_cells, hd, c->n_cells, sc);
+        /* the mask first, then scores for the span of visible cells only
+         * (K is stored transposed: [kd][n_cells]) */
+        int lo = c->n_cells, hi = 0;
         for (int cell = 0; cell < c->n_cells; cell++) {
             int32_t p0 = c->cell_pos[cell];
             int out_of_window = swa && (c->m->swa_symmetric ? (p1 - p0 > n_swa / 2 || p0 - p1 > n_swa / 2)
                                                           : p1 - p0 >= n_swa);
-            if (c->cell_seq[cell] != s1 || (c->m->causal && p0 > p1) || out_of_window) sc[cell] = -INFINITY;
-            else sc[cell] *= j->scale;
+            if (c->cell_seq[cell] != s1 || (c->m->causal && p0 > p1) || out_of_window) {
+                sc[cell] = -INFINITY;
+            } else {
+                sc[cell] = 0; /* visible: filled from the scores below */
+                if (cell < lo) lo = cell;
+                hi = cell + 1;
+            }
+        }
+        if (hi > lo) {
+            mm_qk_f32(qv, K + (size_t)hk * hd * c->n_cells + lo, c->n_cells, hd, hi - lo, c->qk + (size_t)ith * c->n_cells);
+            const float *raw = c->qk + (size_t)ith * c->n_cells;
+            for (int cell = lo; cell < hi; cell++)
+                if (sc[cell] == 0) sc[cell] = raw[cell - lo] * j->scale;
         }
         mm_softmax(sc, c->n_cells);
         float *out = c->att + (size_t)t * qd + (size_t)head * hd;
