@@ -150,6 +150,8 @@ typedef struct mm_job {
     float *Y;
     char *wscratch;    /* per thread urow_bytes(n_in) */
     size_t wstride;
+    float *dxt, *xst;  /* per group of 8 rows: scales d and sums s transposed [group][block][8] */
+    int64_t nbx;       /* blocks per row in dxt (n_in/32, or n_in/256 for K-quants) */
 } mm_job;
 
 /* ---- AVX2 block sums (integer, so exactly the scalar result) ---- */
@@ -299,31 +301,50 @@ __attribute__((target("avx2"))) static inline __m256i hadd_tree8(const __m256i s
                             _mm256_permute2x128_si256(h0123, h4567, 0x31));
 }
 
-__attribute__((target("avx2"))) static void dot32_x8_avx2(const int8_t *wq, const float *wd, const float *wm,
-                                                          const int8_t *const xq[8], const float *const xd[8],
-                                                          const float *const xs[8], int64_t nb, float out[8]) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        __m256i w = _mm256_loadu_si256((const __m256i *)(wq + 32 * b)), aw = _mm256_sign_epi8(w, w);
-        __m256i s[8];
-        for (int k = 0; k < 8; k++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(xq[k] + 32 * b));
-            s[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1));
-        }
-        __m256 dx = _mm256_setr_ps(xd[0][b], xd[1][b], xd[2][b], xd[3][b], xd[4][b], xd[5][b], xd[6][b], xd[7][b]);
-        __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(wd[b]), dx), _mm256_cvtepi32_ps(hadd_tree8(s)));
-        if (wm) {
-            __m256 sx = _mm256_setr_ps(xs[0][b], xs[1][b], xs[2][b], xs[3][b], xs[4][b], xs[5][b], xs[6][b], xs[7][b]);
-            t = _mm256_add_ps(t, _mm256_mul_ps(_mm256_set1_ps(wm[b]), sx));
-        }
-        acc = _mm256_add_ps(acc, t);
-    }
+/* The 4-byte dot products of a signed weight vector w (|w| <= 128) with x, per int32 lane:
+ * maddubs + madd, or one vpdpbusd with VNNI (the same sums, no saturation possible). */
+#define DOT32_X8_BODY(PAIRSUM)                                                                    \
+    __m256 acc = _mm256_setzero_ps();                                                            \
+    for (int64_t b = 0; b < nb; b++) {                                                           \
+        __m256i w = _mm256_loadu_si256((const __m256i *)(wq + 32 * b)), aw = _mm256_sign_epi8(w, w); \
+        __m256i s[8];                                                                            \
+        for (int k = 0; k < 8; k++) {                                                            \
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xq[k] + 32 * b));                  \
+            s[k] = PAIRSUM(aw, _mm256_sign_epi8(x, w));                                          \
+        }                                                                                        \
+        __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(wd[b]), _mm256_loadu_ps(dxt + 8 * b)), \
+                                 _mm256_cvtepi32_ps(hadd_tree8(s)));                             \
+        if (wm) t = _mm256_add_ps(t, _mm256_mul_ps(_mm256_set1_ps(wm[b]), _mm256_loadu_ps(xst + 8 * b))); \
+        acc = _mm256_add_ps(acc, t);                                                             \
+    }                                                                                            \
     _mm256_storeu_ps(out, acc);
+
+#define PAIRSUM_AVX2(a, b) _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1))
+#define PAIRSUM_VNNI(a, b) _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b)
+
+__attribute__((target("avx2"))) static void dot32_x8_avx2(const int8_t *wq, const float *wd, const float *wm,
+                                                          const int8_t *const xq[8], const float *dxt,
+                                                          const float *xst, int64_t nb, float out[8]) {
+    DOT32_X8_BODY(PAIRSUM_AVX2)
+}
+
+__attribute__((target("avx2,avx512vl,avx512vnni"))) static void dot32_x8_vnni(const int8_t *wq, const float *wd,
+                                                                               const float *wm,
+                                                                               const int8_t *const xq[8],
+                                                                               const float *dxt, const float *xst,
+                                                                               int64_t nb, float out[8]) {
+    DOT32_X8_BODY(PAIRSUM_VNNI)
+}
+
+static int has_vnni(void) {
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+    return v;
 }
 
 __attribute__((target("avx2"))) static void dotk_x8_avx2(const int8_t *wq, const float *wd, const float *wm,
                                                          const int16_t *wsc, const int16_t *wmn,
-                                                         const int8_t *const xq[8], const float *const xd[8],
+                                                         const int8_t *const xq[8], const float *dxt,
                                                          const int16_t *const xbs[8], int64_t nb, float out[8]) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -343,7 +364,7 @@ __attribute__((target("avx2"))) static void dotk_x8_avx2(const int8_t *wq, const
             for (int sb = 0; sb < 16; sb++) m += wmn[16 * b + sb] * xbs[k][16 * b + sb];
             im[k] = m;
         }
-        __m256 dx = _mm256_setr_ps(xd[0][b], xd[1][b], xd[2][b], xd[3][b], xd[4][b], xd[5][b], xd[6][b], xd[7][b]);
+        __m256 dx = _mm256_loadu_ps(dxt + 8 * b);
         __m256 t1 = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(wd[b]), dx), _mm256_cvtepi32_ps(hadd_tree8(accs)));
         __m256 t2 = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(wm[b]), dx),
                                   _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)im)));
@@ -436,9 +457,29 @@ mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out
             else quant_q8_k(x, n_in, &xr[t]);
         }
     }
-    mm_job j = {W, row0, n_out, n_in, T, ldy, fam, xr, Y, mem + ub * (size_t)T, ub};
+    mm_job j = {W, row0, n_out, n_in, T, ldy, fam, xr, Y, mem + ub * (size_t)T, ub, NULL, NULL, 0};
+    float *tr = NULL;
+    if (fam != FAM_F && T >= 8 && mm_cpu_level() > 0) {
+        /* the eight-row kernels read the scales of 8 rows as one vector per block */
+        int64_t nb = fam == FAM_K ? n_in / 256 : n_in / 32, ng = T / 8;
+        tr = malloc(sizeof(float) * (size_t)(2 * ng * nb * 8));
+        if (!tr) {
+            free(mem);
+            return mm_err_set(e, MM_ENOMEM, "out of memory in matmul (%s)", W->name);
+        }
+        j.dxt = tr;
+        j.xst = tr + ng * nb * 8;
+        j.nbx = nb;
+        for (int64_t g = 0; g < ng; g++)
+            for (int64_t b = 0; b < nb; b++)
+                for (int k = 0; k < 8; k++) {
+                    j.dxt[(g * nb + b) * 8 + k] = xr[g * 8 + k].d[b];
+                    j.xst[(g * nb + b) * 8 + k] = fam == FAM_B ? xr[g * 8 + k].s[b] : 0;
+                }
+    }
     static const mm_task_fn tasks[3] = {matmul_task_scalar, matmul_task_avx2, matmul_task_avx512};
     mm_pool_run(pool, tasks[mm_cpu_level()], &j);
+    free(tr);
     free(mem);
     return MM_OK;
 }
