@@ -256,6 +256,10 @@ typedef struct mm_model_info {
  * type is (MM_EINVAL naming the key). */
 mm_code mm_model_info_get(const mm_gguf *g, int64_t n_ctx, mm_model_info *out, mm_err *e);
 
+/* "<file size>:<sha256 of everything before the tensor data>": the model part of a
+ * job's idempotency key — cheap on gigabyte files, different for any other file. */
+void mm_model_identity(const mm_gguf *g, char out[96]);
+
 /* ======================================================================
  * Tokenizer — mmpipe's tokenizers, read from a GGUF's tokenizer.ggml.* keys and matching
  * llama.cpp (de3ff81) id for id:

@@ -175,3 +175,18 @@ mm_code mm_model_info_get(const mm_gguf *g, int64_t n_ctx, mm_model_info *m, mm_
     m->n_ctx = n_ctx > 0 ? n_ctx : (m->n_ctx_train > 0 && m->n_ctx_train < 4096 ? m->n_ctx_train : 4096);
     return kv_estimate(g, m, e);
 }
+
+/* Model identity for idempotency keys (jobs/): "<file size>:<sha256 of the header,
+ * metadata and tensor table>" — everything but the tensor data, so it is cheap
+ * to compute on a multi-gigabyte file and changes with any re-quantisation or
+ * re-conversion (types, shapes and offsets are in the table). */
+void mm_model_identity(const mm_gguf *g, char out[96]) {
+    mm_sha256 s;
+    uint8_t d[32];
+    char hex[65];
+    mm_sha256_init(&s);
+    mm_sha256_update(&s, mm_gguf_base(g), (size_t)mm_gguf_data_offset(g));
+    mm_sha256_final(&s, d);
+    mm_sha256_hex(d, hex);
+    snprintf(out, 96, "%llu:%s", (unsigned long long)mm_gguf_file_size(g), hex);
+}

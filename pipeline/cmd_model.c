@@ -95,14 +95,22 @@ int cmd_model_info(int argc, char **argv) {
     mm_gguf *g;
     mm_err e;
     mm_model_info mi;
-    if (mm_gguf_open(path, &g, &e) != MM_OK || mm_model_info_get(g, 0, &mi, &e) != MM_OK) {
+    if (mm_gguf_open(path, &g, &e) != MM_OK) {
         cli_error("%s", e.msg);
+        return EXIT_FATAL;
+    }
+    char identity[96];
+    mm_model_identity(g, identity);
+    if (mm_model_info_get(g, 0, &mi, &e) != MM_OK) {
+        cli_error("%s", e.msg);
+        mm_gguf_close(g);
         return EXIT_FATAL;
     }
     mm_gguf_close(g);
     if (c.json) {
         cJSON *o = cJSON_CreateObject(), *types = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "path", path);
+        cJSON_AddStringToObject(o, "identity", identity);
         cJSON_AddStringToObject(o, "architecture", mi.arch);
         cJSON_AddStringToObject(o, "name", mi.name);
         cJSON_AddStringToObject(o, "tokenizer", mi.tokenizer);
@@ -135,6 +143,7 @@ int cmd_model_info(int argc, char **argv) {
         return EXIT_OK;
     }
     printf("%-16s %s\n%-16s %s\n%-16s %s\n", "file", path, "architecture", mi.arch, "name", mi.name);
+    printf("%-16s %s\n", "identity", identity);
     printf("%-16s %s\n%-16s v%u, %.1f MiB, %lld tensors\n", "tokenizer", mi.tokenizer, "gguf", mi.gguf_version,
            (double)mi.file_size / (1 << 20), (long long)mi.n_tensors);
     printf("%-16s %.1f M (%s mostly)\n", "parameters", (double)mi.n_params / 1e6, mm_type_name(mi.weight_type));

@@ -32,6 +32,12 @@ assert d["architecture"] == "gemma4" and d["n_layer"] == 10 and d["n_embd"] == 2
 assert "Q4_K" in d["types"] and d["n_params"] > 0 and d["mem_bytes"] >= d["file_size"] // 2, d
 PY
 "$MM" model-info "$F/gemma3-f32.gguf" | grep -q "architecture *gemma3" || fail "model-info table"
+# identity: file size + hash of the metadata; stable, and different for another file
+id1=$("$MM" model-info "$F/gemma3-q4_0.gguf" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["identity"])')
+id2=$("$MM" model-info "$F/gemma3-q4_0.gguf" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["identity"])')
+id3=$("$MM" model-info "$F/gemma3-q8_0.gguf" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["identity"])')
+[ "$id1" = "$id2" ] && [ "$id1" != "$id3" ] || fail "model identity: $id1 / $id2 / $id3"
+[ "${id1%%:*}" = "$(stat -c %s "$F/gemma3-q4_0.gguf")" ] || fail "identity starts with the file size: $id1"
 
 # embed == the case's embedding (cosine)
 "$MM" embed -m "$F/gemma-embed-f32.gguf" -p "The sea is calm tonight." --json > emb.json || fail "embed exited $?"
