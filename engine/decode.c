@@ -24,7 +24,8 @@ struct mm_ctx {
     const mm_model *m;
     mm_pool *pool;
     int n_ctx, n_batch, n_seq, n_cells;
-    float **kc, **vc;              /* per layer, NULL when shared */
+    void **kc, **vc;               /* per layer, NULL when shared; float or F16 (kv_f16) */
+    int kv_f16;
     int32_t *cell_pos, *cell_seq;
     /* scratch, n_batch rows each */
     float *x, *h, *q, *k, *v, *att, *o, *gate, *up, *f, *ple, *ple_tmp, *scores, *qk;
@@ -60,14 +61,16 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
     size_t B = (size_t)p->n_batch, E = (size_t)m->n_embd;
     c->pool = mm_pool_open(p->n_threads > 0 ? p->n_threads : 1);
     if (!c->pool) fail = 1;
-    c->kc = xcalloc((size_t)m->n_layer, sizeof(float *), &fail);
-    c->vc = xcalloc((size_t)m->n_layer, sizeof(float *), &fail);
+    c->kv_f16 = p->kv_f16 != 0;
+    size_t esz = c->kv_f16 ? sizeof(uint16_t) : sizeof(float);
+    c->kc = xcalloc((size_t)m->n_layer, sizeof(void *), &fail);
+    c->vc = xcalloc((size_t)m->n_layer, sizeof(void *), &fail);
     for (int il = 0; il < m->n_layer && !fail; il++) {
         const mm_layer *ly = &m->layers[il];
         if (ly->kv_src != il) continue;
         size_t kd = (size_t)ly->head_dim * ly->n_head_kv;
-        c->kc[il] = xcalloc((size_t)c->n_cells * kd, sizeof(float), &fail);
-        c->vc[il] = xcalloc((size_t)c->n_cells * kd, sizeof(float), &fail);
+        c->kc[il] = xcalloc((size_t)c->n_cells * kd, esz, &fail);
+        c->vc[il] = xcalloc((size_t)c->n_cells * kd, esz, &fail);
     }
     c->cell_pos = xcalloc((size_t)c->n_cells, sizeof(int32_t), &fail);
     c->cell_seq = xcalloc((size_t)c->n_cells, sizeof(int32_t), &fail);
@@ -148,13 +151,19 @@ static void attn_task(void *arg, int ith, int nth) {
     mm_ctx *c = j->c;
     const mm_layer *ly = j->ly;
     const int hd = ly->head_dim, H = ly->n_head, Hkv = ly->n_head_kv, kd = hd * Hkv, qd = hd * H;
-    const float *K = c->kc[ly->kv_src], *V = c->vc[ly->kv_src];
+    const void *K = c->kc[ly->kv_src], *V = c->vc[ly->kv_src];
+    const int f16 = c->kv_f16;
+    float qh[1024]; /* Q rounded to F16 for an F16 cache, as ggml's vec_dot_f16 sees it */
     const int n_swa = c->m->n_swa, swa = ly->is_swa && n_swa > 0;
     float *sc = c->scores + (size_t)ith * c->n_cells;
     /* (row, head) pairs dealt round-robin: causal rows grow longer down the batch */
     for (int64_t w = ith; w < (int64_t)j->b->n * H; w += nth) {
         int t = (int)(w / H), head = (int)(w % H), hk = head / (H / Hkv);
         const float *qv = c->q + (size_t)t * qd + (size_t)head * hd;
+        if (f16) {
+            for (int d = 0; d < hd && d < 1024; d++) qh[d] = mm_fp16_to_fp32(mm_fp32_to_fp16(qv[d]));
+            qv = qh;
+        }
         const int32_t p1 = j->b->pos[t], s1 = j->b->seq[t];
         /* the mask first, then scores for the span of visible cells only
          * (K is stored transposed: [kd][n_cells]) */
@@ -172,7 +181,10 @@ static void attn_task(void *arg, int ith, int nth) {
             }
         }
         if (hi > lo) {
-            mm_qk_f32(qv, K + (size_t)hk * hd * c->n_cells + lo, c->n_cells, hd, hi - lo, c->qk + (size_t)ith * c->n_cells);
+            size_t off = (size_t)hk * hd * c->n_cells + lo;
+            float *dst = c->qk + (size_t)ith * c->n_cells;
+            if (f16) mm_qk_f16(qv, (const uint16_t *)K + off, c->n_cells, hd, hi - lo, dst);
+            else mm_qk_f32(qv, (const float *)K + off, c->n_cells, hd, hi - lo, dst);
             const float *raw = c->qk + (size_t)ith * c->n_cells;
             for (int cell = lo; cell < hi; cell++)
                 if (sc[cell] == 0) sc[cell] = raw[cell - lo] * j->scale;
@@ -183,7 +195,9 @@ static void attn_task(void *arg, int ith, int nth) {
         for (int cell = 0; cell < c->n_cells; cell++) {
             float p = sc[cell];
             if (p == 0.0f) continue;
-            mm_axpy_f32(out, p, V + (size_t)cell * kd + (size_t)hk * hd, hd);
+            size_t off = (size_t)cell * kd + (size_t)hk * hd;
+            if (f16) mm_axpy_f16(out, mm_fp16_to_fp32(mm_fp32_to_fp16(p)), (const uint16_t *)V + off, hd);
+            else mm_axpy_f32(out, p, (const float *)V + off, hd);
         }
     }
 }
@@ -249,8 +263,16 @@ static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_b
             }
         for (int t = 0; t < T; t++) {
             size_t cell = (size_t)c->row_cell[t];
-            for (int d = 0; d < kd; d++) c->kc[il][(size_t)d * c->n_cells + cell] = c->k[(size_t)t * kd + d];
-            memcpy(c->vc[il] + cell * kd, c->v + (size_t)t * kd, (size_t)kd * sizeof(float));
+            const float *kt = c->k + (size_t)t * kd, *vt = c->v + (size_t)t * kd;
+            if (c->kv_f16) {
+                uint16_t *K16 = c->kc[il], *V16 = c->vc[il];
+                for (int d = 0; d < kd; d++) K16[(size_t)d * c->n_cells + cell] = mm_fp32_to_fp16(kt[d]);
+                for (int d = 0; d < kd; d++) V16[cell * kd + d] = mm_fp32_to_fp16(vt[d]);
+            } else {
+                float *K32 = c->kc[il], *V32 = c->vc[il];
+                for (int d = 0; d < kd; d++) K32[(size_t)d * c->n_cells + cell] = kt[d];
+                memcpy(V32 + cell * kd, vt, (size_t)kd * sizeof(float));
+            }
         }
     }
     attn_job aj = {c, ly, b, m->scale_q ? 1.0f : m->attn_scale};

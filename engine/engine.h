@@ -407,6 +407,7 @@ typedef struct mm_ctx_params {
     int n_batch;          /* most rows per mm_decode call */
     int n_seq;            /* sequences (ids 0..n_seq-1) */
     int n_threads;
+    int kv_f16;           /* 1: K/V cache in F16 (half the memory; llama.cpp's default), 0: F32 (precise) */
 } mm_ctx_params;
 
 mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_err *e);

@@ -34,6 +34,8 @@ float mm_expf_ggml(float x);
  * y += p * x.  Sequential sums as the scalar code: the same bits at every CPU level. */
 void mm_qk_f32(const float *q, const float *kt, int64_t stride, int hd, int n, float *out);
 void mm_axpy_f32(float *y, float p, const float *x, int64_t n);
+void mm_qk_f16(const float *q, const uint16_t *kt, int64_t stride, int hd, int n, float *out);
+void mm_axpy_f16(float *y, float p, const uint16_t *x, int64_t n);
 /* In-place softmax of n values (max-subtracted, sum in double). */
 void mm_softmax(float *x, int64_t n);
 /* RoPE on one head vector of length hd: NEOX (pairs i, i + n_rot/2) or normal (pairs 2i, 2i+1);

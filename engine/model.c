@@ -133,6 +133,7 @@ static mm_code load_layers(loader *L) {
         int64_t hd = ly->is_swa ? hd_swa : hd_full;
         if (hd <= 0) hd = E / ly->n_head;
         ly->head_dim = (int)hd;
+        if (hd > 1024) return mm_err_set(L->e, MM_EUNSUPPORTED, "model: layer %d: head dimension %lld > 1024", il, (long long)hd);
         int64_t rot = ly->is_swa ? rot_swa : rot_full;
         ly->n_rot = (int)(rot > 0 ? rot : hd);
         if (ly->n_rot > ly->head_dim || ly->n_rot % 2)

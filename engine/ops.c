@@ -141,3 +141,49 @@ void mm_axpy_f32(float *y, float p, const float *x, int64_t n) {
     if (mm_cpu_level() > 0) axpy_avx2(y, p, x, n);
     else axpy_scalar(y, p, x, n);
 }
+
+/* The same over an F16 cache (values converted exactly; the caller rounds q and p to
+ * F16 first, as ggml's F16 dot products do). */
+static void qk16_scalar(const float *q, const uint16_t *kt, int64_t stride, int hd, int n, float *out) {
+    for (int c = 0; c < n; c++) {
+        float s = 0;
+        for (int d = 0; d < hd; d++) s += q[d] * mm_fp16_to_fp32(kt[(int64_t)d * stride + c]);
+        out[c] = s;
+    }
+}
+
+__attribute__((target("avx2,f16c"))) static void qk16_avx2(const float *q, const uint16_t *kt, int64_t stride, int hd,
+                                                           int n, float *out) {
+    int c = 0;
+    for (; c + 8 <= n; c += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int d = 0; d < hd; d++)
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(q[d]),
+                                                   _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kt + (int64_t)d * stride + c)))));
+        _mm256_storeu_ps(out + c, acc);
+    }
+    if (c < n) qk16_scalar(q, kt + c, stride, hd, n - c, out + c);
+}
+
+void mm_qk_f16(const float *q, const uint16_t *kt, int64_t stride, int hd, int n, float *out) {
+    if (mm_cpu_level() > 0) qk16_avx2(q, kt, stride, hd, n, out);
+    else qk16_scalar(q, kt, stride, hd, n, out);
+}
+
+static void axpy16_scalar(float *y, float p, const uint16_t *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += p * mm_fp16_to_fp32(x[i]);
+}
+
+__attribute__((target("avx2,f16c"))) static void axpy16_avx2(float *y, float p, const uint16_t *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(_mm256_set1_ps(p), v)));
+    }
+    for (; i < n; i++) y[i] += p * mm_fp16_to_fp32(x[i]);
+}
+
+void mm_axpy_f16(float *y, float p, const uint16_t *x, int64_t n) {
+    if (mm_cpu_level() > 0) axpy16_avx2(y, p, x, n);
+    else axpy16_scalar(y, p, x, n);
+}

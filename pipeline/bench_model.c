@@ -24,7 +24,7 @@ int bench_model(const cli *c) {
     }
     int P = c->bench_pp > 0 ? c->bench_pp : 512, N = c->bench_tg > 0 ? c->bench_tg : 128;
     int threads = c->threads > 0 ? c->threads : 1;
-    mm_ctx_params cp = {P > N ? P : N, P, 1, threads};
+    mm_ctx_params cp = {P > N ? P : N, P, 1, threads, !c->kv_f32};
     mm_ctx *ctx;
     if (mm_ctx_open(m, &cp, &ctx, &e) != MM_OK) {
         cli_error("%s", e.msg);
@@ -75,6 +75,7 @@ int bench_model(const cli *c) {
     cJSON_AddNumberToObject(o, "pp_tokens_per_s", (double)(long long)(pp * 100) / 100);
     cJSON_AddNumberToObject(o, "tg_tokens_per_s", (double)(long long)(tg * 100) / 100);
     cJSON_AddNumberToObject(o, "threads", threads);
+    cJSON_AddStringToObject(o, "kv_type", c->kv_f32 ? "f32" : "f16");
     cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)ru.ru_maxrss * 1024);
     cJSON_AddNumberToObject(o, "weight_bytes_per_token", (double)wb);
     cJSON_AddNumberToObject(o, "tg_gb_per_s", (double)(long long)(tg * (double)wb / 1e9 * 1000) / 1000);

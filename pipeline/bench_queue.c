@@ -193,7 +193,7 @@ int cmd_bench(int argc, char **argv) {
     cli c;
     int rc;
     if (argc < 2 || strcmp(argv[1], "queue") != 0) {
-        rc = cli_parse(&c, "bench", "model,threads,pp,tg,prompt,n-predict,json,quiet", argc, argv);
+        rc = cli_parse(&c, "bench", "model,threads,pp,tg,prompt,n-predict,json,quiet,kv-type", argc, argv);
         if (rc) return rc < 0 ? (fputs(bench_help, stdout), EXIT_OK) : rc;
         /* llama-bench spelling: -p P (prompt tokens) and -n N (generated tokens) */
         if (c.prompt) {

@@ -27,7 +27,7 @@ void cli_error(const char *fmt, ...) {
 enum {
     O_DB = 1000, O_CONFIG, O_SYNC, O_LEASE, O_HEARTBEAT, O_BACKOFF, O_BACKOFF_CAP, O_MAX_ATTEMPTS,
     O_MAX_CRASHES, O_PRIORITY, O_FOLLOW, O_FORCE, O_QUIET, O_JSON, O_FAILED, O_THROTTLE, O_STATE,
-    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG
+    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE
 };
 
 static const struct option all_opts[] = {
@@ -74,6 +74,7 @@ static const struct option all_opts[] = {
     {"no-special", no_argument, 0, O_NOSPECIAL},
     {"pp", required_argument, 0, O_PP},
     {"tg", required_argument, 0, O_TG},
+    {"kv-type", required_argument, 0, O_KVTYPE},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -162,6 +163,13 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case 'p': c->prompt = v; return 0;
     case O_CHAT: c->chat = 1; return 0;
     case O_NOBOS: c->no_bos = 1; return 0;
+    case O_KVTYPE:
+        if (strcmp(v, "f16") && strcmp(v, "f32")) {
+            cli_error("%s: --kv-type wants f16 or f32, not '%s'", c->cmd, v);
+            return EXIT_USAGE;
+        }
+        c->kv_f32 = !strcmp(v, "f32");
+        return 0;
     case O_PP: return parse_int(c->cmd, name, v, 1, 1 << 16, &c->bench_pp);
     case O_TG: return parse_int(c->cmd, name, v, 1, 1 << 16, &c->bench_tg);
     case O_NOSPECIAL: c->no_special = 1; return 0;

@@ -39,6 +39,7 @@ typedef struct cli {
     int top_k, temp_set, seed_set;
     long long seed;
     int bench_pp, bench_tg;       /* bench -m: --pp, --tg */
+    int kv_f32;                   /* --kv-type f32 (default f16 for generate / bench) */
     char **args;                  /* positional arguments */
     int nargs;
 } cli;

@@ -113,7 +113,7 @@ static int eval_text(const char *pack, cJSON *cs, const char *outdir, int thread
     cJSON *greedy = cJSON_GetObjectItem(cs, "greedy");
     int G = greedy ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(greedy, "n")) : 0;
     if (G < 0 || G > 4096) G = 16;
-    mm_ctx_params cp = {(int)T + G + 1, (int)T, 1, threads};
+    mm_ctx_params cp = {(int)T + G + 1, (int)T, 1, threads, 0}; /* precise: F32 cache */
     if (mm_ctx_open(m, &cp, &ctx, &e) != MM_OK) {
         cli_error("eval: %s", e.msg);
         goto out;
@@ -213,7 +213,7 @@ static int eval_embed(const char *pack, cJSON *cs, const char *outdir, int threa
         cli_error("eval: %s", e.msg);
         goto out;
     }
-    mm_ctx_params cp = {(int)T + 1, (int)T + 1, 1, threads};
+    mm_ctx_params cp = {(int)T + 1, (int)T + 1, 1, threads, 0};
     int D = mm_model_embd_dim(m);
     if (!(emb = malloc((size_t)D * sizeof(float)))) goto out;
     if (mm_ctx_open(m, &cp, &ctx, &e) != MM_OK || mm_embed(ctx, ids, (int)T, emb, &e) != MM_OK) {

@@ -13,7 +13,7 @@
 
 static const char *const model_help =
     "usage: mmpipe generate -m MODEL.gguf -p TEXT [-n N] [--chat] [--temp T] [--top-k K] [--top-p P]\n"
-    "                       [--min-p P] [--repeat-penalty R] [--seed S] [-t THREADS]\n"
+    "                       [--min-p P] [--repeat-penalty R] [--seed S] [-t THREADS] [--kv-type f16|f32]\n"
     "       mmpipe tokenize -m MODEL.gguf -p TEXT [--json] [--no-bos] [--no-special]\n"
     "       mmpipe model-info MODEL.gguf [--json]\n"
     "       mmpipe embed -m EMBED.gguf -p TEXT [--json]\n"
@@ -21,7 +21,7 @@ static const char *const model_help =
     "turn in the model's chat format; greedy with --temp 0); it stops at the model's end of\n"
     "generation or after -n tokens (default 256).\n";
 
-#define MODEL_OPTS "model,prompt,threads,n-predict,json,quiet,chat,temp,top-k,top-p,min-p,repeat-penalty,seed,no-bos,no-special"
+#define MODEL_OPTS "model,prompt,threads,n-predict,json,quiet,chat,temp,top-k,top-p,min-p,repeat-penalty,seed,no-bos,no-special,kv-type"
 
 static int need(const cli *c, const char *what, const char *v) {
     if (v) return 0;
@@ -192,7 +192,7 @@ int cmd_generate(int argc, char **argv) {
     }
     int n_predict = c.n_predict >= 0 ? c.n_predict : 256;
     int n_ctx = (int)n + n_predict + 1;
-    mm_ctx_params cp = {n_ctx, (int)n > 0 ? (int)n : 1, 1, c.threads > 0 ? c.threads : 1};
+    mm_ctx_params cp = {n_ctx, (int)n > 0 ? (int)n : 1, 1, c.threads > 0 ? c.threads : 1, !c.kv_f32};
     if (n == 0 || mm_ctx_open(L.m, &cp, &ctx, &e) != MM_OK) {
         cli_error("%s", n == 0 ? "generate: empty prompt" : e.msg);
         goto out;
@@ -272,7 +272,7 @@ int cmd_embed(int argc, char **argv) {
         cli_error("%s", e.msg);
         goto out;
     }
-    mm_ctx_params cp = {(int)n + 1, (int)n + 1, 1, c.threads > 0 ? c.threads : 1};
+    mm_ctx_params cp = {(int)n + 1, (int)n + 1, 1, c.threads > 0 ? c.threads : 1, 0};
     if (!(v = malloc((size_t)D * sizeof *v)) || mm_ctx_open(L.m, &cp, &ctx, &e) != MM_OK ||
         mm_embed(ctx, ids, (int)n, v, &e) != MM_OK) {
         cli_error("%s", v ? e.msg : "out of memory");

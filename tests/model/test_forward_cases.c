@@ -69,7 +69,7 @@ static int run_case(const char *pack, const char *file) {
     int T = cJSON_GetArraySize(pt), V = m->n_vocab;
     cJSON *gr = cJSON_GetObjectItem(c, "greedy");
     int G = gr ? cJSON_GetArraySize(cJSON_GetObjectItem(gr, "tokens")) : 0;
-    mm_ctx_params cp = {T + G + 1, T, 1, 2};
+    mm_ctx_params cp = {T + G + 1, T, 1, 2, getenv("MMPIPE_KV_F16") != NULL};
     mm_ctx *ctx;
     int fail = 0;
     if (mm_ctx_open(m, &cp, &ctx, &e) != MM_OK) { fprintf(stderr, "%s: %s\n", file, e.msg); return 1; }
