@@ -191,6 +191,15 @@ __attribute__((target("avx2"))) static inline int32_t isum16_sse(const int8_t *a
     return _mm_cvtsi128_si32(p);
 }
 
+/* Eight int32 vectors -> one vector of their eight horizontal sums. */
+__attribute__((target("avx2"))) static inline __m256i hadd_tree8(const __m256i s[8]) {
+    __m256i h01 = _mm256_hadd_epi32(s[0], s[1]), h23 = _mm256_hadd_epi32(s[2], s[3]);
+    __m256i h45 = _mm256_hadd_epi32(s[4], s[5]), h67 = _mm256_hadd_epi32(s[6], s[7]);
+    __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                            _mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+
 /* Eight block sums of FAM_A/B rows at once: the integer sums of blocks b..b+7 in one
  * vector (horizontal adds instead of eight separate reductions). */
 __attribute__((target("avx2"))) static inline __m256i isum32x8_avx2(const int8_t *w, const int8_t *x) {
@@ -200,11 +209,7 @@ __attribute__((target("avx2"))) static inline __m256i isum32x8_avx2(const int8_t
         s[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a)),
                                  _mm256_set1_epi16(1));
     }
-    __m256i h01 = _mm256_hadd_epi32(s[0], s[1]), h23 = _mm256_hadd_epi32(s[2], s[3]);
-    __m256i h45 = _mm256_hadd_epi32(s[4], s[5]), h67 = _mm256_hadd_epi32(s[6], s[7]);
-    __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                            _mm256_permute2x128_si256(h0123, h4567, 0x31));
+    return hadd_tree8(s);
 }
 
 /* sum over blocks of (wd*xd)*isum (+ wm*xs for FAM_B), added in block order as the scalar code does */
@@ -271,11 +276,7 @@ __attribute__((target("avx2,f16c"))) static float dot_packed_avx2(const uint8_t 
             s[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)),
                                      _mm256_set1_epi16(1));
         }
-        __m256i h01 = _mm256_hadd_epi32(s[0], s[1]), h23 = _mm256_hadd_epi32(s[2], s[3]);
-        __m256i h45 = _mm256_hadd_epi32(s[4], s[5]), h67 = _mm256_hadd_epi32(s[6], s[7]);
-        __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
-        __m256i is = _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                                      _mm256_permute2x128_si256(h0123, h4567, 0x31));
+        __m256i is = hadd_tree8(s);
         __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dh));
         __m256 t = _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_loadu_ps(xd + b)), _mm256_cvtepi32_ps(is));
         float v[8];
@@ -293,13 +294,6 @@ __attribute__((target("avx2,f16c"))) static float dot_packed_avx2(const uint8_t 
 /* Eight activation rows (lanes) against one unpacked weight row: each lane adds its
  * blocks in order exactly as dot_row does for that row, so the bits are the same;
  * the weight block is loaded and its signs taken once for the eight rows. */
-__attribute__((target("avx2"))) static inline __m256i hadd_tree8(const __m256i s[8]) {
-    __m256i h01 = _mm256_hadd_epi32(s[0], s[1]), h23 = _mm256_hadd_epi32(s[2], s[3]);
-    __m256i h45 = _mm256_hadd_epi32(s[4], s[5]), h67 = _mm256_hadd_epi32(s[6], s[7]);
-    __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                            _mm256_permute2x128_si256(h0123, h4567, 0x31));
-}
 
 /* The 4-byte dot products of a signed weight vector w (|w| <= 128) with x, per int32 lane:
  * maddubs + madd, or one vpdpbusd with VNNI (the same sums, no saturation possible). */
