@@ -79,6 +79,7 @@ static void quant_q8_01(const float *x, int64_t n, urow *r, int with_sum) {
             sum += q;
         }
         r->d[b] = mm_fp16_to_fp32(mm_fp32_to_fp16(d));
+        r->sc[b] = (int16_t)sum; /* integer block sum: lets Q4_0 kernels skip the -8 per weight */
         if (with_sum) r->s[b] = mm_fp16_to_fp32(mm_fp32_to_fp16(d * (float)sum));
     }
 }
@@ -254,7 +255,7 @@ __attribute__((target("avx2,f16c"))) static inline float h2f_f16c(const uint8_t 
  * horizontal-add tree, scales converted with F16C (exact), then added in block
  * order as the scalar code does. */
 __attribute__((target("avx2,f16c"))) static float dot_packed_avx2(const uint8_t *src, int q4, const int8_t *xq,
-                                                                  const float *xd, int64_t nb) {
+                                                                  const float *xd, const int16_t *xsum, int64_t nb) {
     const int bs = q4 ? 18 : 34;
     float sum = 0;
     int64_t b = 0;
@@ -265,18 +266,21 @@ __attribute__((target("avx2,f16c"))) static float dot_packed_avx2(const uint8_t 
             const uint8_t *blk = src + (b + k) * bs;
             dh[k] = rd16(blk);
             __m256i w;
-            if (q4) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * (b + k)));
+            if (q4) { /* sum (q - 8) x = sum q x - 8 sum x, with q unsigned: no sign tricks */
                 __m128i raw = _mm_loadu_si128((const __m128i *)(blk + 2));
                 w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
-                w = _mm256_sub_epi8(w, _mm256_set1_epi8(8));
+                s[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
             } else {
                 w = _mm256_loadu_si256((const __m256i *)(blk + 2));
+                s[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)),
+                                         _mm256_set1_epi16(1));
             }
-            __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * (b + k)));
-            s[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)),
-                                     _mm256_set1_epi16(1));
         }
         __m256i is = hadd_tree8(s);
+        if (q4)
+            is = _mm256_sub_epi32(is, _mm256_slli_epi32(
+                                          _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(xsum + b))), 3));
         __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dh));
         __m256 t = _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_loadu_ps(xd + b)), _mm256_cvtepi32_ps(is));
         float v[8];
