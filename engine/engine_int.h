@@ -15,6 +15,9 @@ mm_pool *mm_pool_open(int n_threads);
 void mm_pool_run(mm_pool *p, mm_task_fn fn, void *ctx);
 int mm_pool_threads(const mm_pool *p);
 void mm_pool_close(mm_pool *p);
+/* A grow-only buffer of at least size bytes owned by the pool (slot 0 or 1), for the
+ * thread that runs the pool: after the first calls of a shape, no allocation. */
+void *mm_pool_scratch(mm_pool *p, int slot, size_t size);
 
 /* The share [*a, *b) of n items for thread ith of nth. */
 static inline void mm_split(int64_t n, int ith, int nth, int64_t *a, int64_t *b) {

@@ -435,7 +435,9 @@ mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out
                           (long long)(row0 + n_out));
     int nth = mm_pool_threads(pool);
     size_t ub = urow_bytes(n_in);
-    char *mem = malloc(ub * (size_t)(T + nth) + (size_t)T * sizeof(urow));
+    /* scratch from the pool (grow-only), else from the heap when there is no pool */
+    size_t need = ub * (size_t)(T + nth) + (size_t)T * sizeof(urow);
+    char *heap = pool ? NULL : malloc(need), *mem = pool ? mm_pool_scratch(pool, 0, need) : heap;
     if (!mem) return mm_err_set(e, MM_ENOMEM, "out of memory in matmul (%s)", W->name);
     urow *xr = (urow *)(mem + ub * (size_t)(T + nth));
     for (int64_t t = 0; t < T; t++) {
@@ -460,9 +462,10 @@ mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out
     if (fam != FAM_F && T >= 8 && mm_cpu_level() > 0) {
         /* the eight-row kernels read the scales of 8 rows as one vector per block */
         int64_t nb = fam == FAM_K ? n_in / 256 : n_in / 32, ng = T / 8;
-        tr = malloc(sizeof(float) * (size_t)(2 * ng * nb * 8));
+        size_t trb = sizeof(float) * (size_t)(2 * ng * nb * 8);
+        tr = pool ? mm_pool_scratch(pool, 1, trb) : malloc(trb);
         if (!tr) {
-            free(mem);
+            free(heap);
             return mm_err_set(e, MM_ENOMEM, "out of memory in matmul (%s)", W->name);
         }
         j.dxt = tr;
@@ -477,7 +480,7 @@ mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out
     }
     static const mm_task_fn tasks[3] = {matmul_task_scalar, matmul_task_avx2, matmul_task_avx512};
     mm_pool_run(pool, tasks[mm_cpu_level()], &j);
-    free(tr);
-    free(mem);
+    if (!pool) free(tr);
+    free(heap);
     return MM_OK;
 }

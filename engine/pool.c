@@ -27,6 +27,8 @@ struct mm_pool {
     int sleepers;          /* workers (or the caller) blocked on a condvar; under mu */
     mm_task_fn fn;
     void *ctx;
+    void *scratch[2];      /* grow-only buffers for the caller (mm_pool_scratch) */
+    size_t scratch_size[2];
 };
 
 typedef struct worker_arg { mm_pool *p; int ith; } worker_arg;
@@ -121,8 +123,22 @@ void mm_pool_run(mm_pool *p, mm_task_fn fn, void *ctx) {
     }
 }
 
+void *mm_pool_scratch(mm_pool *p, int slot, size_t size) {
+    if (!p || slot < 0 || slot > 1) return NULL;
+    if (size > p->scratch_size[slot]) {
+        size_t cap = size + size / 4;
+        void *n = realloc(p->scratch[slot], cap);
+        if (!n) return NULL;
+        p->scratch[slot] = n;
+        p->scratch_size[slot] = cap;
+    }
+    return p->scratch[slot];
+}
+
 void mm_pool_close(mm_pool *p) {
     if (!p) return;
+    free(p->scratch[0]);
+    free(p->scratch[1]);
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->go);
