@@ -101,7 +101,6 @@ struct mm_model {
     const mm_tensor *ple_tok, *ple_model_proj, *ple_proj_norm;
     float *rope_freqs_f32; /* dequantised rope_freqs (or NULL) */
     mm_layer *layers;
-    struct mm_tokenizer *tok; /* may be NULL if the file has no vocab */
 };
 
 #endif

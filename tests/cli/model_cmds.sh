@@ -61,4 +61,26 @@ run embed -m "$F/gemma3-f32.gguf" -p x
 [ "$RC" = 1 ] && grep -q "not an embedding model" "$T/.err" || fail "embed with a decoder: exit $RC"
 run generate -p x
 [ "$RC" = 2 ] || fail "generate without -m: exit $RC"
+# eval: missing, malformed, truncated and unsupported cases fail cleanly (exit 1, file named)
+run eval --case nosuch.json --out o1
+[ "$RC" = 1 ] && grep -q "nosuch.json" "$T/.err" || fail "eval missing case: exit $RC"
+printf '{"case": "x", "kind": "text", "model": "models/llama-f32.gguf", "prom' > trunc.json
+run eval --case trunc.json --out o2
+[ "$RC" = 1 ] && grep -q "trunc.json" "$T/.err" || fail "eval truncated case: exit $RC, $(cat "$T/.err")"
+head -c 2000 /dev/urandom > junk.json
+run eval --case junk.json --out o3
+[ "$RC" = 1 ] || fail "eval junk case: exit $RC"
+mkdir -p pack/cases pack/models && cp "$F/llama-f32.gguf" pack/models/
+echo '{"case": "k", "kind": "video", "model": "models/llama-f32.gguf"}' > pack/cases/k.json
+run eval --case pack/cases/k.json --out o4
+[ "$RC" = 1 ] && grep -q "not supported" "$T/.err" || fail "eval unknown kind: exit $RC"
+echo '{"case": "m", "kind": "text", "model": "models/none.gguf", "prompt": "hi"}' > pack/cases/m.json
+run eval --case pack/cases/m.json --out o5
+[ "$RC" = 1 ] && grep -q "none.gguf" "$T/.err" || fail "eval missing model: exit $RC"
+head -c 100000 "$F/llama-f32.gguf" > pack/models/cut.gguf
+echo '{"case": "c", "kind": "text", "model": "models/cut.gguf", "prompt": "hi"}' > pack/cases/c.json
+run eval --case pack/cases/c.json --out o6
+[ "$RC" = 1 ] && grep -q "cut.gguf" "$T/.err" || fail "eval truncated model: exit $RC, $(cat "$T/.err")"
+run eval --out o7
+[ "$RC" = 2 ] || fail "eval without --case: exit $RC"
 echo "model commands: ok"
