@@ -144,6 +144,7 @@ typedef struct mm_tensor {
     uint64_t offset;       /* from the start of the data section */
     uint64_t file_offset;  /* from the start of the file */
     const void *data;      /* zero-copy view of nbytes bytes (32-aligned in a mapped file) */
+    const void *packed;    /* engine: the matrix kernels' repacked copy (set by mm_model_open), or NULL */
 } mm_tensor;
 
 /* Opens and validates path, mapping it read-only.  Every structural problem

@@ -56,9 +56,34 @@ mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out
  * unless MMPIPE_CPU says scalar/avx2/avx512.  set_level (tests) returns the old one. */
 int mm_cpu_level(void);
 int mm_cpu_set_level(int level);
+/* The GGUF's tensor i, writable (the model loader sets mm_tensor.packed). */
+mm_tensor *mm_gguf_tensor_rw(mm_gguf *g, int64_t i);
+/* Lets the kernel drop the mapped pages of [p, p + n) from this process (a mapped file only). */
+void mm_gguf_drop_pages(mm_gguf *g, const void *p, size_t n);
 const char *mm_cpu_level_name(int level);
 /* The vec_dot type ggml pairs with a weight type. */
 uint32_t mm_vec_dot_type(uint32_t type);
+
+/* ---- Q4_0 / Q8_0 matrices repacked in 16-row groups (matmul_packed.c) ---- */
+int mm_packed_supported(const mm_tensor *t);       /* Q4_0 / Q8_0 with n_in % 32 == 0 */
+size_t mm_packed_bytes(const mm_tensor *t);
+void mm_packed_pack(const mm_tensor *t, uint8_t *out);
+int mm_packed_has_kernel(void);                    /* the CPU has AVX-512 VNNI */
+/* Row `row` of t (which has a packed copy) as n_in floats, as dequantising the file's row gives. */
+void mm_packed_dequant_row(const mm_tensor *t, int64_t row, float *dst);
+typedef struct mm_packed_args {
+    const uint8_t *data;   /* the packed matrix */
+    int q4;                /* Q4_0 (else Q8_0) */
+    int64_t nb;            /* 32-element blocks per row */
+    int64_t row0, n_out;   /* the call's rows (row0 % 16 == 0) */
+    int64_t T, ldy;
+    const int8_t *const *xq;   /* T activation rows quantised to Q8_0 ... */
+    const float *const *xd;    /* ... their block scales ... */
+    const int16_t *const *xs;  /* ... and integer block sums */
+    float *Y;
+} mm_packed_args;
+/* Y rows of groups [g0, g1) (absolute group numbers) for every activation row. */
+void mm_packed_rows(const mm_packed_args *a, int64_t g0, int64_t g1);
 
 /* ---- the loaded model (model.c) ---- */
 typedef enum mm_arch { MM_ARCH_LLAMA, MM_ARCH_GEMMA3, MM_ARCH_GEMMA4, MM_ARCH_GEMMA_EMBED } mm_arch;
@@ -101,6 +126,7 @@ struct mm_model {
     const mm_tensor *ple_tok, *ple_model_proj, *ple_proj_norm;
     float *rope_freqs_f32; /* dequantised rope_freqs (or NULL) */
     mm_layer *layers;
+    uint8_t *packed;       /* the repacked Q4_0 / Q8_0 matrices (one allocation, or NULL) */
 };
 
 #endif

@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "engine_int.h"
 
 typedef struct gguf_kv {
     uint64_t key_off;   /* into the name arena (which moves while parsing) */
@@ -648,6 +648,17 @@ mm_code mm_gguf_get_str(const mm_gguf *g, const char *key, mm_str *out, mm_err *
 
 const mm_tensor *mm_gguf_tensor(const mm_gguf *g, int64_t i) {
     return i >= 0 && i < g->n_tensors ? &g->tensors[i] : NULL;
+}
+
+mm_tensor *mm_gguf_tensor_rw(mm_gguf *g, int64_t i) {
+    return i >= 0 && i < g->n_tensors ? &g->tensors[i] : NULL;
+}
+
+void mm_gguf_drop_pages(mm_gguf *g, const void *p, size_t n) {
+    if (!g->mapped || !n) return;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + pg - 1) & ~(pg - 1),
+              b = ((uintptr_t)p + n) & ~(pg - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* clean file pages: re-read on a later touch */
 }
 
 const mm_tensor *mm_gguf_find_tensor(const mm_gguf *g, const char *name) {

@@ -295,6 +295,59 @@ __attribute__((target("avx2,f16c"))) static float dot_packed_avx2(const uint8_t 
     return sum;
 }
 
+/* Eight packed Q4_0 / Q8_0 weight rows (lanes) against one activation row (decode path):
+ * per block, the eight rows' integer sums by a horizontal-add tree, then each lane adds
+ * its term (d_w * d_x) * isum in block order exactly as dot_row does for its row, so the
+ * bits are the same; eight independent chains instead of one keep the adder busy.
+ * PAIRSUM_U(a, b): 4-byte sums of unsigned a times signed b (maddubs+madd or vpdpbusd). */
+#define DOT_PACKED_X8_BODY(PAIRSUM_U)                                                             \
+    const int bs = q4 ? 18 : 34, st = (int)stride;                                                \
+    const __m256i vidx = _mm256_setr_epi32(0, st, 2 * st, 3 * st, 4 * st, 5 * st, 6 * st, 7 * st);   \
+    const uint8_t *pf = src + 16 * stride;                                                        \
+    __m256 acc = _mm256_setzero_ps();                                                             \
+    for (int64_t b = 0; b < nb; b++) {                                                            \
+        __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b)), s[8];                    \
+        /* the rows two groups ahead, a block-column at a time (the walk is not sequential) */  \
+        for (int off = 0; off < 8 * bs; off += 64) _mm_prefetch((const char *)pf + b * 8 * bs + off, _MM_HINT_T0); \
+        for (int k = 0; k < 8; k++) {                                                             \
+            const uint8_t *blk = src + k * stride + b * bs;                                       \
+            if (q4) { /* sum (q - 8) x = sum q x - 8 sum x, q unsigned */                        \
+                __m128i raw = _mm_loadu_si128((const __m128i *)(blk + 2));                       \
+                __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),      \
+                                             _mm256_set1_epi8(0x0F));                             \
+                s[k] = PAIRSUM_U(w, x);                                                           \
+            } else {                                                                              \
+                __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 2));                      \
+                s[k] = PAIRSUM_U(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));                 \
+            }                                                                                     \
+        }                                                                                         \
+        __m256i is = hadd_tree8(s);                                                               \
+        if (q4) is = _mm256_sub_epi32(is, _mm256_set1_epi32(8 * xsum[b]));                        \
+        /* the eight rows' F16 scales: one gather of the 32 bits at each block's start */        \
+        __m256i d32 = _mm256_i32gather_epi32((const int *)(src + b * bs), vidx, 1);                \
+        d32 = _mm256_and_si256(d32, _mm256_set1_epi32(0xFFFF));                                   \
+        d32 = _mm256_permute4x64_epi64(_mm256_packus_epi32(d32, d32), 0x08);                       \
+        __m256 dw = _mm256_cvtph_ps(_mm256_castsi256_si128(d32));                                  \
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[b])),          \
+                                               _mm256_cvtepi32_ps(is)));                          \
+    }                                                                                             \
+    _mm256_storeu_ps(out, acc);
+
+#define PAIRSUM_U_AVX2(a, b) _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1))
+#define PAIRSUM_U_VNNI(a, b) _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b)
+
+__attribute__((target("avx2,f16c"))) static void dot_packed_x8_avx2(const uint8_t *src, size_t stride, int q4,
+                                                                    const int8_t *xq, const float *xd,
+                                                                    const int16_t *xsum, int64_t nb, float out[8]) {
+    DOT_PACKED_X8_BODY(PAIRSUM_U_AVX2)
+}
+
+__attribute__((target("avx2,f16c,avx512vl,avx512vnni"))) static void dot_packed_x8_vnni(
+    const uint8_t *src, size_t stride, int q4, const int8_t *xq, const float *xd, const int16_t *xsum, int64_t nb,
+    float out[8]) {
+    DOT_PACKED_X8_BODY(PAIRSUM_U_VNNI)
+}
+
 /* Eight activation rows (lanes) against one unpacked weight row: each lane adds its
  * blocks in order exactly as dot_row does for that row, so the bits are the same;
  * the weight block is loaded and its signs taken once for the eight rows. */
@@ -424,6 +477,43 @@ const char *mm_cpu_level_name(int level) {
     return level == 2 ? "avx512" : level == 1 ? "avx2" : "scalar";
 }
 
+/* ---- repacked Q4_0 / Q8_0 matrices (matmul_packed.c): threads split the 16-row groups ---- */
+typedef struct packed_job {
+    mm_packed_args a;
+    int64_t g0, g1;
+} packed_job;
+
+static void packed_task(void *arg, int ith, int nth) {
+    packed_job *p = arg;
+    int64_t a, b;
+    mm_split(p->g1 - p->g0, ith, nth, &a, &b);
+    if (b > a) mm_packed_rows(&p->a, p->g0 + a, p->g0 + b);
+}
+
+static mm_code packed_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const urow *xr,
+                             int64_t T, float *Y, int64_t ldy, char *heap, mm_err *e) {
+    size_t need = (size_t)T * (sizeof(void *) * 3);
+    void **ptr = pool ? mm_pool_scratch(pool, 1, need) : malloc(need);
+    if (!ptr) {
+        free(heap);
+        return mm_err_set(e, MM_ENOMEM, "out of memory in matmul (%s)", W->name);
+    }
+    const int8_t **xq = (const int8_t **)ptr;
+    const float **xd = (const float **)(ptr + T);
+    const int16_t **xs = (const int16_t **)(ptr + 2 * T);
+    for (int64_t t = 0; t < T; t++) {
+        xq[t] = xr[t].q;
+        xd[t] = xr[t].d;
+        xs[t] = xr[t].sc;
+    }
+    packed_job p = {{W->packed, W->type == MM_TYPE_Q4_0, W->ne[0] / 32, row0, n_out, T, ldy, xq, xd, xs, Y},
+                    row0 / 16, (row0 + n_out + 15) / 16};
+    mm_pool_run(pool, packed_task, &p);
+    if (!pool) free(ptr);
+    free(heap);
+    return MM_OK;
+}
+
 mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const float *X,
                   int64_t T, int64_t ldx, float *Y, int64_t ldy, mm_err *e) {
     int fam = family(W->type);
@@ -457,6 +547,7 @@ mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out
             else quant_q8_k(x, n_in, &xr[t]);
         }
     }
+    if (W->packed && row0 % 16 == 0) return packed_matmul(pool, W, row0, n_out, xr, T, Y, ldy, heap, e);
     mm_job j = {W, row0, n_out, n_in, T, ldy, fam, xr, Y, mem + ub * (size_t)T, ub, NULL, NULL, 0};
     float *tr = NULL;
     if (fam != FAM_F && T >= 8 && mm_cpu_level() > 0) {

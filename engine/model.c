@@ -271,6 +271,51 @@ static mm_code load(mm_model *m, mm_err *e) {
     return MM_OK;
 }
 
+/* The matrices the forward pass multiplies by (get_rows-only tables such as an untied
+ * token_embd or per_layer_token_embd are not among them). */
+static int is_matmul_weight(const mm_model *m, const mm_tensor *t) {
+    if (t == m->output || t == m->ple_model_proj || t == m->dense_2 || t == m->dense_3) return 1;
+    for (int il = 0; il < m->n_layer; il++) {
+        const mm_layer *l = &m->layers[il];
+        const mm_tensor *w[] = {l->wq, l->wk, l->wv, l->wo, l->ffn_gate, l->ffn_up, l->ffn_down, l->ple_gate,
+                                l->ple_proj, l->gate_up_exps, l->gate_exps, l->up_exps, l->down_exps};
+        for (size_t k = 0; k < sizeof w / sizeof w[0]; k++)
+            if (w[k] == t) return 1;
+    }
+    return 0;
+}
+
+/* Repacks every Q4_0 / Q8_0 matrix into the 16-row layout of matmul_packed.c when this
+ * CPU has its kernel (MMPIPE_REPACK=0 keeps the file's layout), and drops the original
+ * pages from memory (a tied token_embd is then read row by row from the packed copy). */
+static mm_code pack_matrices(mm_model *m, mm_err *e) {
+    const char *env = getenv("MMPIPE_REPACK");
+    if ((env && !strcmp(env, "0")) || mm_cpu_level() < 2 || !mm_packed_has_kernel()) return MM_OK;
+    size_t total = 0;
+    int64_t n = mm_gguf_n_tensors(m->g);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t off = 0;
+        for (int64_t i = 0; i < n; i++) {
+            mm_tensor *t = mm_gguf_tensor_rw(m->g, i);
+            if (!mm_packed_supported(t) || !is_matmul_weight(m, t) || (t->n_dims > 2 && t->ne[1] % 16)) continue;
+            if (pass == 1) {
+                mm_packed_pack(t, m->packed + off);
+                t->packed = m->packed + off;
+                mm_gguf_drop_pages(m->g, t->data, t->nbytes);
+            }
+            off += (mm_packed_bytes(t) + 63) & ~(size_t)63;
+        }
+        if (pass == 0) {
+            if (!(total = off)) return MM_OK;
+            if (posix_memalign((void **)&m->packed, 64, total)) {
+                m->packed = NULL;
+                return mm_err_set(e, MM_ENOMEM, "out of memory for the repacked weights (%zu bytes)", total);
+            }
+        }
+    }
+    return MM_OK;
+}
+
 mm_code mm_model_open(const char *path, mm_model **out, mm_err *e) {
     *out = NULL;
     mm_model *m = calloc(1, sizeof *m);
@@ -292,7 +337,8 @@ mm_code mm_model_open(const char *path, mm_model **out, mm_err *e) {
         else
             c = mm_err_set(e, MM_EUNSUPPORTED, "%s: architecture '%s' is not supported "
                            "(llama, gemma3, gemma4, gemma-embedding)", path, m->arch_name);
-        if (c == MM_OK && (c = load(m, e)) != MM_OK) mm_err_prefix(e, "%s", path);
+        if (c == MM_OK && ((c = load(m, e)) != MM_OK || (c = pack_matrices(m, e)) != MM_OK))
+            mm_err_prefix(e, "%s", path);
     }
     if (c) {
         mm_model_close(m);
@@ -306,6 +352,7 @@ void mm_model_close(mm_model *m) {
     if (!m) return;
     free(m->layers);
     free(m->rope_freqs_f32);
+    free(m->packed);
     mm_gguf_close(m->g);
     free(m);
 }

@@ -51,6 +51,26 @@ int main(void) {
             r = r * 6364136223846793005ULL + 1442695040888963407ULL;
             X[i] = ((float)(r >> 40) / (float)(1 << 24) - 0.5f) * 4.0f;
         }
+        /* a repacked copy for Q4_0 / Q8_0 */
+        mm_tensor Wp = *W;
+        uint8_t *pk = NULL;
+        if (mm_packed_supported(W) && (pk = malloc(mm_packed_bytes(W)))) {
+            mm_packed_pack(W, pk);
+            Wp.packed = pk;
+            float *a = malloc(sizeof(float) * n_in), *b = malloc(sizeof(float) * n_in);
+            for (int64_t o = 0; o < W->n_rows; o += 7) {
+                mm_tensor_dequantize_rows(W, o, 1, a, &e);
+                mm_packed_dequant_row(&Wp, o, b);
+                checked++;
+                if (memcmp(a, b, sizeof(float) * n_in)) {
+                    printf("FAIL %s %s: packed row %lld dequantises differently\n", files[f], W->name, (long long)o);
+                    fails++;
+                    break;
+                }
+            }
+            free(a);
+            free(b);
+        }
         for (int threads = 1; threads <= 2; threads++) {
             mm_pool *pool = mm_pool_open(threads);
             for (int T = 1; T <= 13; T += 4) { /* 1 and 5: decode paths; 9, 13: eight-row lanes + tail */
@@ -65,6 +85,34 @@ int main(void) {
                         printf("FAIL %s %s: %s level differs from scalar (T=%d, %d threads)\n", files[f], W->name,
                                mm_cpu_level_name(lvl), T, threads);
                         fails++;
+                    }
+                }
+                /* the 16-row repacked layout (matmul_packed.c), at every level, whole and a
+                 * sub-range starting at row 16 (the masked tail of a group) */
+                if (pk) {
+                    for (int lvl = 0; lvl <= 2; lvl++) {
+                        if (mm_cpu_set_level(lvl), mm_cpu_level() != lvl) continue;
+                        memset(got, 0, sizeof(float) * 13 * n_out);
+                        mm_matmul(pool, &Wp, 0, n_out, X, T, n_in, got, n_out, &e);
+                        checked++;
+                        if (memcmp(got, ref, sizeof(float) * (size_t)T * n_out)) {
+                            printf("FAIL %s %s: packed at level %s differs from scalar (T=%d, %d threads)\n",
+                                   files[f], W->name, mm_cpu_level_name(lvl), T, threads);
+                            fails++;
+                        }
+                        if (n_out > 16 + 3) {
+                            int64_t sub = n_out - 16 - 3; /* ends inside a group */
+                            memset(got, 0, sizeof(float) * 13 * n_out);
+                            mm_matmul(pool, &Wp, 16, sub, X, T, n_in, got, sub, &e);
+                            checked++;
+                            for (int t = 0; t < T; t++)
+                                if (memcmp(got + t * sub, ref + t * n_out + 16, sizeof(float) * (size_t)sub)) {
+                                    printf("FAIL %s %s: packed rows 16.. at level %s differ (T=%d)\n", files[f],
+                                           W->name, mm_cpu_level_name(lvl), T);
+                                    fails++;
+                                    break;
+                                }
+                        }
                     }
                 }
                 mm_cpu_set_level(saved);
@@ -106,7 +154,7 @@ int main(void) {
         } else {
             printf("ok   %-22s %-24s %-5s float64 gap %.1e\n", files[f], W->name, mm_type_name(W->type), maxrel);
         }
-        free(X); free(ref); free(got); free(wd);
+        free(X); free(ref); free(got); free(wd); free(pk);
         mm_gguf_close(g);
     }
     printf("%d types, %d SIMD comparisons, %d failures (best level here: %s)\n", types_seen, checked, fails,
