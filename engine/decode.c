@@ -189,16 +189,11 @@ static void attn_task(void *arg, int ith, int nth) {
             for (int cell = lo; cell < hi; cell++)
                 if (sc[cell] == 0) sc[cell] = raw[cell - lo] * j->scale;
         }
-        mm_softmax(sc, c->n_cells);
+        mm_softmax_span(sc, c->n_cells, lo, hi);
         float *out = c->att + (size_t)t * qd + (size_t)head * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int cell = 0; cell < c->n_cells; cell++) {
-            float p = sc[cell];
-            if (p == 0.0f) continue;
-            size_t off = (size_t)cell * kd + (size_t)hk * hd;
-            if (f16) mm_axpy_f16(out, mm_fp16_to_fp32(mm_fp32_to_fp16(p)), (const uint16_t *)V + off, hd);
-            else mm_axpy_f32(out, p, (const float *)V + off, hd);
-        }
+        if (hi <= lo) memset(out, 0, (size_t)hd * sizeof(float));
+        else if (f16) mm_attn_av_f16(out, sc, lo, hi, (const uint16_t *)V + (size_t)hk * hd, kd, hd);
+        else mm_attn_av_f32(out, sc, lo, hi, (const float *)V + (size_t)hk * hd, kd, hd);
     }
 }
 

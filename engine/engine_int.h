@@ -33,14 +33,19 @@ void mm_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
 float mm_gelu(float x);
 float mm_silu(float x);
 float mm_expf_ggml(float x);
-/* out[c] = sum_d q[d] * kt[d * stride + c] for c < n (K transposed: [dim][cells]);
- * y += p * x.  Sequential sums as the scalar code: the same bits at every CPU level. */
+/* Attention (attn_kernels.c), the same bits at every CPU level:
+ * out[c] = sum_d q[d] * kt[d * stride + c] for c < n (K transposed: [dim][cells]); the
+ * F16 form reads an F16 cache (q already rounded to F16 by the caller). */
 void mm_qk_f32(const float *q, const float *kt, int64_t stride, int hd, int n, float *out);
-void mm_axpy_f32(float *y, float p, const float *x, int64_t n);
 void mm_qk_f16(const float *q, const uint16_t *kt, int64_t stride, int hd, int n, float *out);
-void mm_axpy_f16(float *y, float p, const uint16_t *x, int64_t n);
-/* In-place softmax of n values (max-subtracted, sum in double). */
+/* In-place softmax of n values (ggml's AVX-512 order: groups of 16, sums in double);
+ * the span form reads and writes only [lo, hi), every other cell being -inf. */
 void mm_softmax(float *x, int64_t n);
+void mm_softmax_span(float *x, int64_t n, int64_t lo, int64_t hi);
+/* out[0..hd) = sum over cells c in [lo, hi) with p[c] != 0, in order, of p[c] * V[c * ld + d]
+ * (the F16 form rounds p[c] to F16 first, as ggml does). */
+void mm_attn_av_f32(float *out, const float *p, int lo, int hi, const float *V, int64_t ld, int hd);
+void mm_attn_av_f16(float *out, const float *p, int lo, int hi, const uint16_t *V, int64_t ld, int hd);
 /* RoPE on one head vector of length hd: NEOX (pairs i, i + n_rot/2) or normal (pairs 2i, 2i+1);
  * freq_factors (n_rot/2 values) may be NULL.  Dimensions from n_rot on are left alone. */
 void mm_rope(float *x, int n_rot, int32_t pos, float base, const float *freq_factors, int neox);

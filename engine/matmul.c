@@ -24,6 +24,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <immintrin.h>
 
 enum { FAM_F, FAM_A, FAM_B, FAM_K };
 
@@ -80,6 +81,32 @@ static void quant_q8_01(const float *x, int64_t n, urow *r, int with_sum) {
         }
         r->d[b] = mm_fp16_to_fp32(mm_fp32_to_fp16(d));
         r->sc[b] = (int16_t)sum; /* integer block sum: lets Q4_0 kernels skip the -8 per weight */
+        if (with_sum) r->s[b] = mm_fp16_to_fp32(mm_fp32_to_fp16(d * (float)sum));
+    }
+}
+
+/* The same with AVX-512, 32 values (two registers) per block: max of |x| (exact, NaN
+ * ignored as fmaxf does), x * id rounded half-to-even, clamped, packed to bytes; the
+ * integer block sum is exact. */
+__attribute__((target("avx512f,avx512bw"))) static void quant_q8_01_avx512(const float *x, int64_t n, urow *r,
+                                                                             int with_sum) {
+    const __m512 lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
+    for (int64_t b = 0; b < n / 32; b++) {
+        const __m512 x0 = _mm512_loadu_ps(x + b * 32), x1 = _mm512_loadu_ps(x + b * 32 + 16);
+        __m512 m = _mm512_max_ps(_mm512_abs_ps(x1), _mm512_max_ps(_mm512_abs_ps(x0), _mm512_setzero_ps()));
+        const float amax = _mm512_reduce_max_ps(m);
+        const float d = amax / 127.f;
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        const __m512 vid = _mm512_set1_ps(id);
+        __m512 v0 = _mm512_roundscale_ps(_mm512_mul_ps(x0, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512 v1 = _mm512_roundscale_ps(_mm512_mul_ps(x1, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v0, lo), hi));
+        __m512i q1 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v1, lo), hi));
+        _mm_storeu_si128((__m128i *)(r->q + b * 32), _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(r->q + b * 32 + 16), _mm512_cvtepi32_epi8(q1));
+        const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        r->d[b] = mm_fp16_to_fp32(mm_fp32_to_fp16(d));
+        r->sc[b] = (int16_t)sum;
         if (with_sum) r->s[b] = mm_fp16_to_fp32(mm_fp32_to_fp16(d * (float)sum));
     }
 }
@@ -156,7 +183,6 @@ typedef struct mm_job {
 } mm_job;
 
 /* ---- AVX2 block sums (integer, so exactly the scalar result) ---- */
-#include <immintrin.h>
 
 __attribute__((target("avx2"))) static inline int32_t hsum_i32_8(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -542,7 +568,8 @@ mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out
             for (int64_t i = 0; i < n_in; i++) xr[t].f[i] = mm_bf16_to_fp32(mm_fp32_to_bf16(x[i]));
             break;
         default:
-            if (fam == FAM_A) quant_q8_01(x, n_in, &xr[t], 0);
+            if (fam != FAM_K && mm_cpu_level() >= 2) quant_q8_01_avx512(x, n_in, &xr[t], fam == FAM_B);
+            else if (fam == FAM_A) quant_q8_01(x, n_in, &xr[t], 0);
             else if (fam == FAM_B) quant_q8_01(x, n_in, &xr[t], 1);
             else quant_q8_k(x, n_in, &xr[t]);
         }

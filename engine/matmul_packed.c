@@ -124,6 +124,28 @@ static void packed_rows_scalar(const mm_packed_args *a, int64_t g0, int64_t g1) 
 /* ---- AVX-512 VNNI: 16 rows per register, up to 8 activation rows per pass ---- */
 enum { PK_TT = 8 };
 
+static inline int32_t ld32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+/* One activation row i against the group-block held in w[8]: the integer sums in two
+ * chains (exact, so their order does not matter), then the row's float term added in
+ * block order.  The four x bytes of each piece are broadcast from memory. */
+#define PK_ROW_STEP(i)                                                                            \
+    do {                                                                                          \
+        const int8_t *xq = a->xq[t0 + (i)] + 32 * b;                                              \
+        __m512i s0 = _mm512_set1_epi32(-bias * a->xs[t0 + (i)][b]), s1 = _mm512_setzero_si512();  \
+        s0 = _mm512_dpbusd_epi32(s0, w[0], _mm512_set1_epi32(ld32(xq + 0)));                      \
+        s1 = _mm512_dpbusd_epi32(s1, w[1], _mm512_set1_epi32(ld32(xq + 4)));                      \
+        s0 = _mm512_dpbusd_epi32(s0, w[2], _mm512_set1_epi32(ld32(xq + 8)));                      \
+        s1 = _mm512_dpbusd_epi32(s1, w[3], _mm512_set1_epi32(ld32(xq + 12)));                     \
+        s0 = _mm512_dpbusd_epi32(s0, w[4], _mm512_set1_epi32(ld32(xq + 16)));                     \
+        s1 = _mm512_dpbusd_epi32(s1, w[5], _mm512_set1_epi32(ld32(xq + 20)));                     \
+        s0 = _mm512_dpbusd_epi32(s0, w[6], _mm512_set1_epi32(ld32(xq + 24)));                     \
+        s1 = _mm512_dpbusd_epi32(s1, w[7], _mm512_set1_epi32(ld32(xq + 28)));                     \
+        __m512 term = _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a->xd[t0 + (i)][b])),       \
+                                    _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)));                \
+        acc[i] = _mm512_add_ps(acc[i], term);                                                     \
+    } while (0)
+
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c"))) static void packed_rows_vnni(
     const mm_packed_args *a, int64_t g0, int64_t g1) {
     const int q4 = a->q4;
@@ -148,15 +170,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c"))) static void
                 }
                 const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
                 const int bias = q4 ? 8 : 128;
-                for (int i = 0; i < tt; i++) {
-                    const int8_t *xq = a->xq[t0 + i] + 32 * b;
-                    int32_t x4[8];
-                    memcpy(x4, xq, 32);
-                    __m512i is = _mm512_set1_epi32(-bias * a->xs[t0 + i][b]);
-                    for (int p = 0; p < 8; p++) is = _mm512_dpbusd_epi32(is, w[p], _mm512_set1_epi32(x4[p]));
-                    __m512 term = _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a->xd[t0 + i][b])),
-                                                _mm512_cvtepi32_ps(is));
-                    acc[i] = _mm512_add_ps(acc[i], term);
+                if (tt == PK_TT) {
+                    for (int i = 0; i < PK_TT; i++) PK_ROW_STEP(i);
+                } else {
+                    for (int i = 0; i < tt; i++) PK_ROW_STEP(i);
                 }
             }
             /* rows g*16 .. g*16+15 that lie in [row0, row0 + n_out) */

@@ -1,0 +1,112 @@
+/*
+ * tests/model/test_attn_kernels.c — the attention primitives (engine/attn_kernels.c)
+ * at every SIMD level against the scalar reference, bit for bit, over F32 and F16
+ * caches, head sizes 64..512, spans that start and end inside groups of 16; the span
+ * softmax against the whole-row softmax of the same row with -inf outside the span;
+ * and the scores / weighted values against float64 (a loose bound: wrong indexing,
+ * not last bits).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+
+static uint64_t rng = 12345;
+static float frand(void) {
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)(rng >> 40) / (float)(1 << 24) - 0.5f;
+}
+
+static int fails, checks;
+static void expect_same(const void *a, const void *b, size_t n, const char *what, int lvl, int hd, int n_cells) {
+    checks++;
+    if (memcmp(a, b, n)) {
+        printf("FAIL %s: level %s differs from scalar (hd %d, %d cells)\n", what, mm_cpu_level_name(lvl), hd, n_cells);
+        fails++;
+    }
+}
+
+int main(void) {
+    const int hds[] = {64, 128, 256, 512, 80};
+    const int cells[] = {7, 16, 100, 257};
+    for (size_t ih = 0; ih < sizeof hds / sizeof hds[0]; ih++)
+        for (size_t ic = 0; ic < sizeof cells / sizeof cells[0]; ic++) {
+            const int hd = hds[ih], n = cells[ic], lo = n > 20 ? 5 : 0, hi = n > 20 ? n - 3 : n;
+            float *q = malloc(sizeof(float) * hd), *K = malloc(sizeof(float) * hd * n), *V = malloc(sizeof(float) * hd * n);
+            uint16_t *K16 = malloc(2 * hd * n), *V16 = malloc(2 * hd * n);
+            for (int i = 0; i < hd; i++) q[i] = mm_fp16_to_fp32(mm_fp32_to_fp16(frand()));
+            for (int i = 0; i < hd * n; i++) {
+                K[i] = frand(), V[i] = frand();
+                K16[i] = mm_fp32_to_fp16(K[i]), V16[i] = mm_fp32_to_fp16(V[i]);
+            }
+            float ref[4][600], got[600], p_ref[300], p_got[300], o_ref[2][512], o_got[512];
+            int saved = mm_cpu_set_level(0);
+            mm_qk_f32(q, K, n, hd, n, ref[0]);
+            mm_qk_f16(q, K16, n, hd, n, ref[1]);
+            for (int c = 0; c < n; c++) p_ref[c] = c < lo || c >= hi ? -INFINITY : ref[0][c] * 4.0f;
+            memcpy(p_got, p_ref, sizeof(float) * n);
+            mm_softmax_span(p_ref, n, lo, hi);
+            mm_softmax(p_got, n); /* the whole row: the same values in the span */
+            checks++;
+            if (memcmp(p_ref + lo, p_got + lo, sizeof(float) * (hi - lo))) {
+                printf("FAIL softmax_span differs from the whole-row softmax (%d cells, span %d..%d)\n", n, lo, hi);
+                fails++;
+            }
+            p_ref[lo + 1 < hi ? lo + 1 : lo] = 0.0f; /* a skipped cell */
+            mm_attn_av_f32(o_ref[0], p_ref, lo, hi, V, hd, hd);
+            mm_attn_av_f16(o_ref[1], p_ref, lo, hi, V16, hd, hd);
+            /* float64 checks */
+            double worst = 0;
+            for (int c = 0; c < n; c++) {
+                double s = 0, sa = 0;
+                for (int d = 0; d < hd; d++) s += (double)q[d] * K[d * n + c], sa += fabs((double)q[d] * K[d * n + c]);
+                worst = fmax(worst, fabs(s - ref[0][c]) / (sa + 1e-30));
+            }
+            for (int d = 0; d < hd; d++) {
+                double s = 0, sa = 0;
+                for (int c = lo; c < hi; c++) s += (double)p_ref[c] * V[c * hd + d], sa += fabs((double)p_ref[c] * V[c * hd + d]);
+                worst = fmax(worst, fabs(s - o_ref[0][d]) / (sa + 1e-30));
+            }
+            checks++;
+            if (worst > 1e-5) {
+                printf("FAIL scores / values off float64 by %.2e (hd %d, %d cells)\n", worst, hd, n);
+                fails++;
+            }
+            for (int lvl = 1; lvl <= 2; lvl++) {
+                if (mm_cpu_set_level(lvl), mm_cpu_level() != lvl) continue;
+                mm_qk_f32(q, K, n, hd, n, got);
+                expect_same(got, ref[0], sizeof(float) * n, "qk_f32", lvl, hd, n);
+                mm_qk_f16(q, K16, n, hd, n, got);
+                expect_same(got, ref[1], sizeof(float) * n, "qk_f16", lvl, hd, n);
+                for (int c = 0; c < n; c++) p_got[c] = c < lo || c >= hi ? -INFINITY : ref[0][c] * 4.0f;
+                mm_softmax_span(p_got, n, lo, hi);
+                p_got[lo + 1 < hi ? lo + 1 : lo] = 0.0f;
+                expect_same(p_got + lo, p_ref + lo, sizeof(float) * (hi - lo), "softmax_span", lvl, hd, n);
+                mm_attn_av_f32(o_got, p_ref, lo, hi, V, hd, hd);
+                expect_same(o_got, o_ref[0], sizeof(float) * hd, "av_f32", lvl, hd, n);
+                mm_attn_av_f16(o_got, p_ref, lo, hi, V16, hd, hd);
+                expect_same(o_got, o_ref[1], sizeof(float) * hd, "av_f16", lvl, hd, n);
+            }
+            mm_cpu_set_level(saved);
+            free(q); free(K); free(V); free(K16); free(V16);
+        }
+    /* exp on the edges: the 16-lane version against the scalar one */
+    float x[32] = {0, -0.0f, 1, -1, 88.7f, 89, -87, -104, -110, 200, -200, INFINITY, -INFINITY, NAN, 1e-8f, -1e-8f};
+    for (int i = 16; i < 32; i++) x[i] = frand() * 60;
+    float a[32], b[32];
+    memcpy(a, x, sizeof x), memcpy(b, x, sizeof x);
+    int saved = mm_cpu_set_level(0);
+    mm_softmax(a, 32);
+    mm_cpu_set_level(2);
+    mm_softmax(b, 32);
+    mm_cpu_set_level(saved);
+    checks++;
+    if (memcmp(a, b, sizeof a)) {
+        printf("FAIL softmax of edge values differs between levels\n");
+        fails++;
+    }
+    printf("%d attention checks, %d failures (best level here: %s)\n", checks, fails, mm_cpu_level_name(mm_cpu_level()));
+    return fails ? 1 : 0;
+}
