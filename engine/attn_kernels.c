@@ -119,6 +119,54 @@ __attribute__((target("avx2,f16c"))) static void qk16_avx2(const float *q, const
     QK256_BODY(LOAD8_F16, qk16_scalar)
 }
 
+/* Four queries against the same cells (the heads of one KV group): each K vector is
+ * loaded and converted once for the four; every score keeps its own sequential sum. */
+#define QK512_X4_BODY(LOAD16, SINGLE)                                                           \
+    int c = 0;                                                                                  \
+    for (; c + 32 <= n; c += 32) {                                                              \
+        __m512 a[4][2];                                                                         \
+        for (int i = 0; i < 4; i++) a[i][0] = a[i][1] = _mm512_setzero_ps();                    \
+        for (int d = 0; d < hd; d++) {                                                          \
+            const int64_t o = (int64_t)d * stride + c;                                          \
+            const __m512 k0 = LOAD16(kt + o), k1 = LOAD16(kt + o + 16);                         \
+            for (int i = 0; i < 4; i++) {                                                       \
+                const __m512 qd = _mm512_set1_ps(q[i][d]);                                      \
+                a[i][0] = _mm512_add_ps(a[i][0], _mm512_mul_ps(qd, k0));                        \
+                a[i][1] = _mm512_add_ps(a[i][1], _mm512_mul_ps(qd, k1));                        \
+            }                                                                                   \
+        }                                                                                       \
+        for (int i = 0; i < 4; i++) {                                                           \
+            _mm512_storeu_ps(out[i] + c, a[i][0]);                                              \
+            _mm512_storeu_ps(out[i] + c + 16, a[i][1]);                                         \
+        }                                                                                       \
+    }                                                                                           \
+    if (c < n)                                                                                  \
+        for (int i = 0; i < 4; i++) SINGLE(q[i], kt + c, stride, hd, n - c, out[i] + c);
+
+__attribute__((target("avx512f"))) static void qk_x4_avx512(const float *const q[4], const float *kt, int64_t stride,
+                                                            int hd, int n, float *const out[4]) {
+    QK512_X4_BODY(LOAD_F32, qk_avx512)
+}
+
+__attribute__((target("avx512f,f16c"))) static void qk16_x4_avx512(const float *const q[4], const uint16_t *kt,
+                                                                   int64_t stride, int hd, int n, float *const out[4]) {
+    QK512_X4_BODY(LOAD_F16, qk16_avx512)
+}
+
+void mm_qk_group(const float *const q[], int nq, const void *kt, int f16, int64_t stride, int hd, int n,
+                 float *const out[]) {
+    int i = 0;
+    if (mm_cpu_level() >= 2)
+        for (; i + 4 <= nq; i += 4) {
+            if (f16) qk16_x4_avx512(q + i, kt, stride, hd, n, out + i);
+            else qk_x4_avx512(q + i, kt, stride, hd, n, out + i);
+        }
+    for (; i < nq; i++) {
+        if (f16) mm_qk_f16(q[i], kt, stride, hd, n, out[i]);
+        else mm_qk_f32(q[i], kt, stride, hd, n, out[i]);
+    }
+}
+
 void mm_qk_f32(const float *q, const float *kt, int64_t stride, int hd, int n, float *out) {
     int lv = mm_cpu_level();
     if (lv >= 2) qk_avx512(q, kt, stride, hd, n, out);
@@ -131,6 +179,20 @@ void mm_qk_f16(const float *q, const uint16_t *kt, int64_t stride, int hd, int n
     if (lv >= 2) qk16_avx512(q, kt, stride, hd, n, out);
     else if (lv == 1) qk16_avx2(q, kt, stride, hd, n, out);
     else qk16_scalar(q, kt, stride, hd, n, out);
+}
+
+/* y = x rounded to F16 and back (F16C rounds to nearest even, as mm_fp32_to_fp16) */
+__attribute__((target("avx2,f16c"))) static void round_f16_f16c(float *y, const float *x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++) y[i] = mm_fp16_to_fp32(mm_fp32_to_fp16(x[i]));
+}
+
+void mm_round_f16(float *y, const float *x, int n) {
+    if (mm_cpu_level() >= 1) round_f16_f16c(y, x, n);
+    else
+        for (int i = 0; i < n; i++) y[i] = mm_fp16_to_fp32(mm_fp32_to_fp16(x[i]));
 }
 
 /* ---- softmax ---- */

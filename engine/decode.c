@@ -28,7 +28,7 @@ struct mm_ctx {
     int kv_f16;
     int32_t *cell_pos, *cell_seq;
     /* scratch, n_batch rows each */
-    float *x, *h, *q, *k, *v, *att, *o, *gate, *up, *f, *ple, *ple_tmp, *scores, *qk;
+    float *x, *h, *q, *k, *v, *att, *o, *gate, *up, *f, *ple, *ple_tmp, *scores, *qk, *qh;
     float *moe_acc, *moe_in, *moe_rt, *moe_w;
     int32_t *moe_sel, *moe_rows, *row_cell;
     float *logits;                 /* n_logits rows of n_vocab */
@@ -87,8 +87,13 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
     c->up = xcalloc(B * (size_t)m->max_ff, 4, &fail);
     c->ple = xcalloc(B * PL, 4, &fail);
     c->ple_tmp = xcalloc(B * (PL > E ? PL : E), 4, &fail);
-    c->scores = xcalloc((size_t)mm_pool_threads(c->pool) * (size_t)c->n_cells, 4, &fail);
-    c->qk = xcalloc((size_t)mm_pool_threads(c->pool) * (size_t)c->n_cells, 4, &fail);
+    int gmax = 1;
+    for (int il = 0; il < m->n_layer; il++)
+        if (m->layers[il].n_head / m->layers[il].n_head_kv > gmax) gmax = m->layers[il].n_head / m->layers[il].n_head_kv;
+    const size_t nth = (size_t)mm_pool_threads(c->pool);
+    c->scores = xcalloc(nth * (size_t)gmax * (size_t)c->n_cells, 4, &fail);
+    c->qk = xcalloc(nth * (size_t)gmax * (size_t)c->n_cells, 4, &fail);
+    c->qh = xcalloc(nth * (size_t)gmax * (size_t)m->max_head_dim, 4, &fail);
     c->row_cell = xcalloc(B, sizeof(int32_t), &fail);
     if (m->n_expert) {
         c->moe_acc = xcalloc(B * E, 4, &fail);
@@ -115,7 +120,7 @@ void mm_ctx_close(mm_ctx *c) {
     }
     free(c->kc); free(c->vc); free(c->cell_pos); free(c->cell_seq);
     free(c->x); free(c->h); free(c->f); free(c->o); free(c->q); free(c->att); free(c->k); free(c->v);
-    free(c->gate); free(c->up); free(c->ple); free(c->ple_tmp); free(c->scores); free(c->qk); free(c->row_cell);
+    free(c->gate); free(c->up); free(c->ple); free(c->ple_tmp); free(c->scores); free(c->qk); free(c->qh); free(c->row_cell);
     free(c->moe_acc); free(c->moe_in); free(c->moe_rt); free(c->moe_w); free(c->moe_sel); free(c->moe_rows);
     free(c->logits);
     mm_pool_close(c->pool);
@@ -146,54 +151,66 @@ typedef struct attn_job {
     float scale;          /* on the scores (llama); 1 when Q was scaled */
 } attn_job;
 
+/* The visible cells of the query at (pos p1, seq s1): sc[cell] = 0 for visible, -inf
+ * for masked; returns the span [*lo, *hi) of visible cells (empty when *hi <= *lo). */
+static void attn_mask(const mm_ctx *c, const mm_layer *ly, int32_t p1, int32_t s1, float *sc, int *lo, int *hi) {
+    const int n_swa = c->m->n_swa, swa = ly->is_swa && n_swa > 0;
+    *lo = c->n_cells, *hi = 0;
+    for (int cell = 0; cell < c->n_cells; cell++) {
+        int32_t p0 = c->cell_pos[cell];
+        int out_of_window = swa && (c->m->swa_symmetric ? (p1 - p0 > n_swa / 2 || p0 - p1 > n_swa / 2)
+                                                      : p1 - p0 >= n_swa);
+        if (c->cell_seq[cell] != s1 || (c->m->causal && p0 > p1) || out_of_window) {
+            sc[cell] = -INFINITY;
+        } else {
+            sc[cell] = 0; /* visible: filled from the scores */
+            if (cell < *lo) *lo = cell;
+            *hi = cell + 1;
+        }
+    }
+}
+
 static void attn_task(void *arg, int ith, int nth) {
     attn_job *j = arg;
     mm_ctx *c = j->c;
     const mm_layer *ly = j->ly;
-    const int hd = ly->head_dim, H = ly->n_head, Hkv = ly->n_head_kv, kd = hd * Hkv, qd = hd * H;
+    const int hd = ly->head_dim, H = ly->n_head, Hkv = ly->n_head_kv, kd = hd * Hkv, qd = hd * H, G = H / Hkv;
     const void *K = c->kc[ly->kv_src], *V = c->vc[ly->kv_src];
     const int f16 = c->kv_f16;
-    float qh[1024]; /* Q rounded to F16 for an F16 cache, as ggml's vec_dot_f16 sees it */
-    const int n_swa = c->m->n_swa, swa = ly->is_swa && n_swa > 0;
-    float *sc = c->scores + (size_t)ith * c->n_cells;
-    /* (row, head) pairs dealt round-robin: causal rows grow longer down the batch */
-    for (int64_t w = ith; w < (int64_t)j->b->n * H; w += nth) {
-        int t = (int)(w / H), head = (int)(w % H), hk = head / (H / Hkv);
-        const float *qv = c->q + (size_t)t * qd + (size_t)head * hd;
-        if (f16) {
-            for (int d = 0; d < hd && d < 1024; d++) qh[d] = mm_fp16_to_fp32(mm_fp32_to_fp16(qv[d]));
-            qv = qh;
-        }
-        const int32_t p1 = j->b->pos[t], s1 = j->b->seq[t];
-        /* the mask first, then scores for the span of visible cells only
-         * (K is stored transposed: [kd][n_cells]) */
-        int lo = c->n_cells, hi = 0;
-        for (int cell = 0; cell < c->n_cells; cell++) {
-            int32_t p0 = c->cell_pos[cell];
-            int out_of_window = swa && (c->m->swa_symmetric ? (p1 - p0 > n_swa / 2 || p0 - p1 > n_swa / 2)
-                                                          : p1 - p0 >= n_swa);
-            if (c->cell_seq[cell] != s1 || (c->m->causal && p0 > p1) || out_of_window) {
-                sc[cell] = -INFINITY;
-            } else {
-                sc[cell] = 0; /* visible: filled from the scores below */
-                if (cell < lo) lo = cell;
-                hi = cell + 1;
+    /* per thread: G score rows, G raw-score rows, G query rows (rounded to F16 for an F16
+     * cache, as ggml's vec_dot_f16 sees them) */
+    float *sc0 = c->scores + (size_t)ith * G * c->n_cells, *raw0 = c->qk + (size_t)ith * G * c->n_cells;
+    float *qh0 = c->qh + (size_t)ith * G * hd;
+    /* (row, KV head) pairs dealt round-robin (causal rows grow longer down the batch); the
+     * G query heads of a KV head share its mask and read each K vector once */
+    for (int64_t w = ith; w < (int64_t)j->b->n * Hkv; w += nth) {
+        int t = (int)(w / Hkv), hk = (int)(w % Hkv), lo, hi;
+        attn_mask(c, ly, j->b->pos[t], j->b->seq[t], sc0, &lo, &hi);
+        const float *qv[64];
+        float *raw[64];
+        for (int g = 0; g < G; g++) {
+            const float *q = c->q + (size_t)t * qd + (size_t)(hk * G + g) * hd;
+            if (f16) {
+                float *qh = qh0 + (size_t)g * hd;
+                mm_round_f16(qh, q, hd);
+                q = qh;
             }
+            qv[g] = q;
+            raw[g] = raw0 + (size_t)g * c->n_cells;
+            if (g) memcpy(sc0 + (size_t)g * c->n_cells + lo, sc0 + lo, (size_t)(hi > lo ? hi - lo : 0) * 4);
         }
-        if (hi > lo) {
-            size_t off = (size_t)hk * hd * c->n_cells + lo;
-            float *dst = c->qk + (size_t)ith * c->n_cells;
-            if (f16) mm_qk_f16(qv, (const uint16_t *)K + off, c->n_cells, hd, hi - lo, dst);
-            else mm_qk_f32(qv, (const float *)K + off, c->n_cells, hd, hi - lo, dst);
-            const float *raw = c->qk + (size_t)ith * c->n_cells;
+        if (hi > lo) mm_qk_group(qv, G, (const char *)K + ((size_t)hk * hd * c->n_cells + lo) * (f16 ? 2 : 4), f16,
+                                 c->n_cells, hd, hi - lo, raw);
+        for (int g = 0; g < G; g++) {
+            float *sc = sc0 + (size_t)g * c->n_cells;
             for (int cell = lo; cell < hi; cell++)
-                if (sc[cell] == 0) sc[cell] = raw[cell - lo] * j->scale;
+                if (sc[cell] == 0) sc[cell] = raw[g][cell - lo] * j->scale;
+            mm_softmax_span(sc, c->n_cells, lo, hi);
+            float *out = c->att + (size_t)t * qd + (size_t)(hk * G + g) * hd;
+            if (hi <= lo) memset(out, 0, (size_t)hd * sizeof(float));
+            else if (f16) mm_attn_av_f16(out, sc, lo, hi, (const uint16_t *)V + (size_t)hk * hd, kd, hd);
+            else mm_attn_av_f32(out, sc, lo, hi, (const float *)V + (size_t)hk * hd, kd, hd);
         }
-        mm_softmax_span(sc, c->n_cells, lo, hi);
-        float *out = c->att + (size_t)t * qd + (size_t)head * hd;
-        if (hi <= lo) memset(out, 0, (size_t)hd * sizeof(float));
-        else if (f16) mm_attn_av_f16(out, sc, lo, hi, (const uint16_t *)V + (size_t)hk * hd, kd, hd);
-        else mm_attn_av_f32(out, sc, lo, hi, (const float *)V + (size_t)hk * hd, kd, hd);
     }
 }
 

@@ -38,6 +38,12 @@ float mm_expf_ggml(float x);
  * F16 form reads an F16 cache (q already rounded to F16 by the caller). */
 void mm_qk_f32(const float *q, const float *kt, int64_t stride, int hd, int n, float *out);
 void mm_qk_f16(const float *q, const uint16_t *kt, int64_t stride, int hd, int n, float *out);
+/* nq queries (the heads of one KV group) against the same cells: out[i] as mm_qk_f32 / _f16
+ * gives for q[i], with each K vector read once per four queries. */
+void mm_qk_group(const float *const q[], int nq, const void *kt, int f16, int64_t stride, int hd, int n,
+                 float *const out[]);
+/* y[i] = x[i] rounded to F16 and back (y may be x). */
+void mm_round_f16(float *y, const float *x, int n);
 /* In-place softmax of n values (ggml's AVX-512 order: groups of 16, sums in double);
  * the span form reads and writes only [lo, hi), every other cell being -inf. */
 void mm_softmax(float *x, int64_t n);

@@ -126,7 +126,7 @@ static mm_code load_layers(loader *L) {
         ly->n_head_kv = (int)layer_int(L, "attention.head_count_kv", il, ly->n_head, 0, &c);
         ly->n_ff = (int)layer_int(L, "feed_forward_length", il, 0, m->arch != MM_ARCH_GEMMA4 || !m->n_expert, &c);
         if (c) break;
-        if (ly->n_head <= 0 || ly->n_head_kv <= 0 || ly->n_head % ly->n_head_kv)
+        if (ly->n_head <= 0 || ly->n_head_kv <= 0 || ly->n_head % ly->n_head_kv || ly->n_head / ly->n_head_kv > 64)
             return mm_err_set(L->e, MM_ECORRUPT, "model: layer %d: bad head counts %d / %d", il, ly->n_head,
                               ly->n_head_kv);
         ly->is_swa = gemma ? layer_is_swa(L, il, &c) : 0;
