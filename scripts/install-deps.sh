@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config
       libsqlite3-dev sqlite3 libcjson-dev libpng-dev libjpeg62-turbo-dev
       libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
+      libpoppler-glib-dev
       clang libclang-rt-14-dev python3 python3-numpy util-linux)
 missing=()
 for p in "${PKGS[@]}"; do
