@@ -71,7 +71,7 @@ typedef struct mm_image {
     int full_w, full_h;     /* size at full resolution in displayed orientation (== w, h unless a
                                DCT scale was used); the vision size formulas use these */
     mm_image_format format;
-    int orientation;        /* EXIF orientation found (1..8; 1 when none); applied unless no_exif */
+    int orientation;        /* EXIF orientation found and applied (1..8; 1 when none or no_exif) */
     int had_alpha;          /* the file had an alpha channel or tRNS */
 } mm_image;
 
@@ -140,6 +140,16 @@ mm_code mm_vision_load(const char *path, const mm_image_opts *o, const mm_vision
 mm_code mm_vision_decode_mem(const void *data, size_t n, const char *name, const mm_image_opts *o,
                              const mm_vision_params *p, mm_vision_input *out, mm_err *e);
 void mm_vision_input_free(mm_vision_input *v);
+
+/* `mmpipe bench decode`: a synthetic 4000x3000 picture written to dir as JPEG (q90) and PNG, then
+ * mm_vision_load with Gemma 4 parameters (patch 16, merge 3, 70..1120 tokens), best of reps, ms. */
+typedef struct mm_image_bench {
+    double jpeg_ms;       /* JPEG decode + preprocess, DCT scaling allowed (the job default) */
+    double jpeg_exact_ms; /* JPEG, full-size decode (llama.cpp-exact pixels) */
+    double png_ms;        /* PNG decode + preprocess */
+    int w, h, n_tokens;   /* 4000, 3000, soft tokens of the result (1064) */
+} mm_image_bench;
+mm_code mm_image_bench_12mp(const char *dir, int reps, mm_image_bench *out, mm_err *e);
 
 
 /* ==== end images ========================================================================== */
