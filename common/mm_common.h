@@ -78,7 +78,9 @@ void mm_sleep_ms(double ms);
 void mm_iso8601_ms(int64_t ms, char buf[32]);
 
 /* ---- files ---- */
-/* Reads a whole file into a malloc'd NUL-terminated buffer (*n = its length);
+/* Reads a whole file into a malloc'd NUL-terminated buffer (*n = its length): a regular file
+ * sized by fstat first (refused past limit before any allocation; growing while read refused),
+ * a pipe streamed; a directory is MM_EINVAL;
  * MM_ELIMIT past limit bytes. */
 mm_code mm_read_file(const char *path, size_t limit, char **out, size_t *n, mm_err *e);
 

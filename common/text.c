@@ -6,6 +6,10 @@
  */
 #include "mm_common.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,44 +132,87 @@ double mm_parse_seconds(const char *s) {
     return v;
 }
 
-mm_code mm_read_file(const char *path, size_t limit, char **out, size_t *n, mm_err *e) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int er = errno;
-        return mm_err_set(e, mm_code_from_errno(er), "%s: cannot read: %s", path, strerror(er));
-    }
+/* A stream of unknown length (a pipe, a terminal): grown in 64 KiB steps up to limit. */
+static mm_code read_stream(int fd, const char *path, size_t limit, char **out, size_t *n, mm_err *e) {
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
         if (len + 65536 + 1 > cap) {
             if (cap > limit) {
-                fclose(f);
                 free(buf);
-                return mm_err_set(e, MM_ELIMIT, "%s: larger than %zu bytes", path, limit);
+                return mm_err_set(e, MM_ELIMIT, "%s: too large (over the limit of %zu bytes)", path, limit);
             }
             cap = cap ? cap * 2 : 65536 * 2;
             char *nb = realloc(buf, cap);
             if (!nb) {
-                fclose(f);
                 free(buf);
                 return mm_err_set(e, MM_ENOMEM, "%s: out of memory", path);
             }
             buf = nb;
         }
-        size_t k = fread(buf + len, 1, 65536, f);
-        len += k;
+        ssize_t k = read(fd, buf + len, 65536);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            int er = errno;
+            free(buf);
+            return mm_err_set(e, MM_EIO, "%s: read failed: %s", path, strerror(er));
+        }
         if (k == 0) break;
+        len += (size_t)k;
     }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || len > limit) {
+    if (len > limit) {
         free(buf);
-        return bad ? mm_err_set(e, MM_EIO, "%s: read failed", path)
-                   : mm_err_set(e, MM_ELIMIT, "%s: larger than %zu bytes", path, limit);
+        return mm_err_set(e, MM_ELIMIT, "%s: too large (over the limit of %zu bytes)", path, limit);
     }
     buf[len] = 0;
     *out = buf;
-    if (n) *n = len;
+    *n = len;
+    return MM_OK;
+}
+
+/* A regular file is sized by fstat first, so one past the limit is refused before any memory
+ * is used, and read into one allocation of exactly its size (+1 byte that also detects a file
+ * growing while read, which is refused).  Directories are refused; pipes are streamed. */
+mm_code mm_read_file(const char *path, size_t limit, char **out, size_t *n, mm_err *e) {
+    *out = NULL;
+    size_t got_n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int er = errno;
+        return mm_err_set(e, mm_code_from_errno(er), "%s: cannot open: %s", path, strerror(er));
+    }
+    struct stat st;
+    mm_code c = MM_OK;
+    char *buf = NULL;
+    if (fstat(fd, &st) != 0) {
+        c = mm_err_set(e, MM_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+        c = mm_err_set(e, MM_EINVAL, "%s: not a regular file", path);
+    } else if (!S_ISREG(st.st_mode)) {
+        c = read_stream(fd, path, limit, &buf, &got_n, e);
+    } else if ((uint64_t)st.st_size > (uint64_t)limit) {
+        c = mm_err_set(e, MM_ELIMIT, "%s: too large (%llu bytes, limit %llu)", path,
+                       (unsigned long long)st.st_size, (unsigned long long)limit);
+    } else if (!(buf = malloc((size_t)st.st_size + 1))) {
+        c = mm_err_set(e, MM_ENOMEM, "%s: out of memory for %llu bytes", path, (unsigned long long)st.st_size);
+    } else {
+        size_t want = (size_t)st.st_size + 1;
+        while (got_n < want) {
+            ssize_t k = read(fd, buf + got_n, want - got_n);
+            if (k < 0 && errno == EINTR) continue;
+            if (k < 0) c = mm_err_set(e, MM_EIO, "%s: read failed: %s", path, strerror(errno));
+            if (k <= 0) break;
+            got_n += (size_t)k;
+        }
+        if (!c && got_n > (size_t)st.st_size) c = mm_err_set(e, MM_EIO, "%s: file grew while read", path);
+        if (!c) buf[got_n] = 0; /* a file that shrank while read gives what is there */
+    }
+    close(fd);
+    if (c) {
+        free(buf);
+        return c;
+    }
+    *out = buf;
+    if (n) *n = got_n;
     return MM_OK;
 }

@@ -7,12 +7,9 @@
 #include "doc_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define DEF_MAX_FILE (256ull << 20)
 #define DEF_MAX_TEXT ((size_t)256 << 20)
@@ -258,49 +255,12 @@ mm_code mm_doc_parse_mem(const void *buf, size_t len, const char *name, mm_doc_f
     return MM_OK;
 }
 
-/* Reads the whole regular file in one allocation of exactly its size (stat first, so a 2 GB file
- * is refused before any memory is used); a file that grows while read is refused too. */
-static mm_code read_bounded(const char *path, uint64_t limit, char **out, size_t *n, mm_err *e) {
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int er = errno;
-        return mm_err_set(e, mm_code_from_errno(er), "%s: cannot open: %s", path, strerror(er));
-    }
-    struct stat st;
-    mm_code c = MM_OK;
-    if (fstat(fd, &st) != 0) c = mm_err_set(e, MM_EIO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode)) c = mm_err_set(e, MM_EINVAL, "%s: not a regular file", path);
-    else if ((uint64_t)st.st_size > limit)
-        c = mm_err_set(e, MM_ELIMIT, "%s: too large (%llu bytes, limit %llu)", path,
-                       (unsigned long long)st.st_size, (unsigned long long)limit);
-    char *buf = c ? NULL : malloc((size_t)st.st_size + 1);
-    if (!c && !buf) c = mm_err_set(e, MM_ENOMEM, "%s: out of memory", path);
-    size_t got = 0, want = c ? 0 : (size_t)st.st_size + 1; /* one more: detects growth */
-    while (!c && got < want) {
-        ssize_t k = read(fd, buf + got, want - got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) c = mm_err_set(e, MM_EIO, "%s: read failed: %s", path, strerror(errno));
-        if (k <= 0) break;
-        got += (size_t)k;
-    }
-    close(fd);
-    if (!c && got > (size_t)st.st_size) c = mm_err_set(e, MM_EIO, "%s: file grew while read", path);
-    if (c) {
-        free(buf);
-        return c;
-    }
-    *out = buf;
-    *n = got;
-    return MM_OK;
-}
-
 mm_code mm_doc_load(const char *path, const mm_doc_opts *opts, mm_doc **out, mm_err *e) {
     *out = NULL;
     mm_doc_opts o = opts_resolve(opts);
     char *buf = NULL;
     size_t n = 0;
-    mm_code c = read_bounded(path, o.max_file_bytes, &buf, &n, e);
+    mm_code c = mm_read_file(path, (size_t)o.max_file_bytes, &buf, &n, e);
     if (c) return c;
     c = mm_doc_parse_mem(buf, n, path, MM_DOC_AUTO, &o, out, e);
     free(buf);

@@ -8,11 +8,8 @@
  *       --orient--> mm_image.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "image_internal.h"
 
@@ -129,39 +126,12 @@ mm_code mm_image_decode_mem(const void *data, size_t n, const char *name, const 
     return MM_OK;
 }
 
-/* Reads a whole regular file with one allocation (its size from fstat, checked against lim first). */
+/* The file into memory under the limit (mm_read_file: sized by fstat before allocating). */
 static mm_code read_whole(const char *path, uint64_t lim, uint8_t **buf, size_t *n, mm_err *e) {
-    *buf = NULL, *n = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int er = errno;
-        return mm_err_set(e, mm_code_from_errno(er), "%s: cannot open: %s", path, strerror(er));
-    }
-    struct stat st;
-    mm_code rc = MM_OK;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = mm_err_set(e, MM_EINVAL, "%s: not a regular file", path);
-    } else if ((uint64_t)st.st_size > lim) {
-        rc = mm_err_set(e, MM_ELIMIT, "%s: %lld bytes, over the %llu-byte file limit", path,
-                        (long long)st.st_size, (unsigned long long)lim);
-    } else if (!(*buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
-        rc = mm_err_set(e, MM_ENOMEM, "%s: out of memory for %lld bytes", path, (long long)st.st_size);
-    }
-    size_t got = 0, want = rc == MM_OK ? (size_t)st.st_size : 0;
-    while (got < want) {
-        ssize_t k = read(fd, *buf + got, want - got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) break; /* a file that shrank while read: decode what is there */
-        got += (size_t)k;
-    }
-    close(fd);
-    if (rc != MM_OK) {
-        free(*buf);
-        *buf = NULL;
-        return rc;
-    }
-    *n = got;
-    return MM_OK;
+    char *p = NULL;
+    mm_code rc = mm_read_file(path, lim > SIZE_MAX - 1 ? SIZE_MAX - 1 : (size_t)lim, &p, n, e);
+    *buf = (uint8_t *)p;
+    return rc;
 }
 
 mm_code mm_image_load(const char *path, const mm_image_opts *o, mm_image *out, mm_err *e) {

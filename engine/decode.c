@@ -454,10 +454,7 @@ mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) {
     for (int t = 0; t < T; t++) {
         float *x = c->x + (size_t)t * E;
         if (b->token) {
-            if (m->tok_embd->packed && b->token[t] >= 0 && b->token[t] < m->n_vocab)
-                mm_packed_dequant_row(m->tok_embd, b->token[t], x);
-            else if ((rc = mm_tensor_dequantize_rows(m->tok_embd, b->token[t], 1, x, e)))
-                return rc;
+            if ((rc = mm_tensor_dequantize_rows(m->tok_embd, b->token[t], 1, x, e))) return rc;
             if (m->embd_scale != 1.0f)
                 for (int i = 0; i < E; i++) x[i] *= m->embd_scale;
         } else {

@@ -671,6 +671,10 @@ mm_code mm_tensor_dequantize_rows(const mm_tensor *t, int64_t row0, int64_t n_ro
     if (row0 < 0 || n_rows < 0 || row0 > t->n_rows || n_rows > t->n_rows - row0)
         return mm_err_set(e, MM_EINVAL, "tensor '%s': rows [%lld, +%lld) out of range (%lld rows)", t->name,
                           (long long)row0, (long long)n_rows, (long long)t->n_rows);
+    if (t->packed) { /* the matrix kernels' copy: its original pages may have been dropped */
+        for (int64_t r = 0; r < n_rows; r++) mm_packed_dequant_row(t, row0 + r, dst + r * t->ne[0]);
+        return MM_OK;
+    }
     const uint8_t *src = (const uint8_t *)t->data + (uint64_t)row0 * t->row_bytes;
     mm_code c = mm_dequantize_row(t->type, src, dst, n_rows * t->ne[0], e);
     if (c) mm_err_prefix(e, "tensor '%s'", t->name);

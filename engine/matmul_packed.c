@@ -60,11 +60,12 @@ void mm_packed_pack(const mm_tensor *t, uint8_t *out) {
                 if (row >= t->n_rows) break;
                 const uint8_t *blk = src + (uint64_t)row * t->row_bytes + (uint64_t)b * bs;
                 memcpy(o + 2 * r, blk, 2);
-                for (int piece = 0; piece < (q4 ? 4 : 8); piece++)
-                    for (int k = 0; k < 4; k++) {
-                        uint8_t v = blk[2 + 4 * piece + k];
-                        o[32 + piece * 64 + r * 4 + k] = q4 ? v : (uint8_t)(v ^ 0x80);
-                    }
+                for (int piece = 0; piece < (q4 ? 4 : 8); piece++) {
+                    uint32_t v;
+                    memcpy(&v, blk + 2 + 4 * piece, 4);
+                    if (!q4) v ^= 0x80808080u; /* Q8_0: weight + 128 as unsigned bytes */
+                    memcpy(o + 32 + piece * 64 + r * 4, &v, 4);
+                }
             }
         }
 }

@@ -3,6 +3,7 @@
  * vectors (one-shot and split at every offset), file hashing, UTF-8 repair,
  * base64 (RFC 4648 vectors) and ISO 8601 formatting.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -146,7 +147,47 @@ static void test_err(void) {
     CHECK(!strcmp(mm_code_name(MM_EFULL), "full"), "code name");
 }
 
+/* mm_read_file: exact content, the limit checked from the size (a sparse 2 GiB file is
+ * refused without reading it), a directory and a missing file refused, a pipe streamed. */
+static void test_read_file(void) {
+    char dir[] = "/tmp/mmpipe-readfile-XXXXXX", path[256];
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/a.txt", dir);
+    FILE *f = fopen(path, "wb");
+    fputs("hello\n", f);
+    fclose(f);
+    char *buf = NULL;
+    size_t n = 0;
+    mm_err e;
+    CHECK(mm_read_file(path, 100, &buf, &n, &e) == MM_OK && n == 6 && !strcmp(buf, "hello\n"), "read: %s", e.msg);
+    free(buf);
+    CHECK(mm_read_file(path, 6, &buf, &n, &e) == MM_OK && n == 6, "a file of exactly the limit");
+    free(buf);
+    CHECK(mm_read_file(path, 5, &buf, &n, &e) == MM_ELIMIT && buf == NULL && strstr(e.msg, "too large (6 bytes"),
+          "over the limit: %s", e.msg);
+    snprintf(path, sizeof path, "%s/sparse", dir);
+    f = fopen(path, "wb");
+    fclose(f);
+    CHECK(truncate(path, 2147483648LL) == 0, "sparse file");
+    CHECK(mm_read_file(path, 1 << 20, &buf, &n, &e) == MM_ELIMIT && strstr(e.msg, "2147483648"), "%s", e.msg);
+    CHECK(mm_read_file(dir, 100, &buf, &n, &e) == MM_EINVAL && strstr(e.msg, "not a regular file"), "%s", e.msg);
+    snprintf(path, sizeof path, "%s/missing", dir);
+    CHECK(mm_read_file(path, 100, &buf, &n, &e) == MM_ENOTFOUND && strstr(e.msg, path), "%s", e.msg);
+    /* a pipe: streamed, and the limit still holds */
+    int fds[2];
+    CHECK(pipe(fds) == 0, "pipe");
+    CHECK(write(fds[1], "abc", 3) == 3, "write");
+    close(fds[1]);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fds[0]);
+    CHECK(mm_read_file(path, 100, &buf, &n, &e) == MM_OK && n == 3 && !strcmp(buf, "abc"), "pipe: %s", e.msg);
+    free(buf);
+    close(fds[0]);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    CHECK(system(path) == 0, "cleanup");
+}
+
 int main(void) {
+    test_read_file();
     test_sha256();
     test_utf8();
     test_base64();
