@@ -24,6 +24,8 @@
 static const char *const bench_help =
     "usage: mmpipe bench -m MODEL.gguf [-t N] [-p|--pp P] [-n|--tg N] [--json]\n"
     "       decoder speed as llama-bench measures it (pp512 / tg128 by default)\n"
+    "       mmpipe bench decode [--audio FILE] [--json]\n"
+    "       12 MP JPEG / PNG decode + preprocess ms, one hour of MP3 to log-mel: real-time factor, peak RSS\n"
     "       mmpipe bench queue [--jobs N] [--json] [--baseline FILE | --no-baseline]\n"
     "Queue throughput in a scratch folder under the current directory: enqueue jobs/s, and\n"
     "claim+complete jobs/s with 1 and 4 worker processes at synchronous FULL and NORMAL,\n"
@@ -192,6 +194,15 @@ static cJSON *python_baseline(const char *script, const char *dir, int n) {
 int cmd_bench(int argc, char **argv) {
     cli c;
     int rc;
+    if (argc >= 2 && !strcmp(argv[1], "decode")) {
+        rc = cli_parse(&c, "bench decode", "audio,json,quiet", argc - 1, argv + 1);
+        if (rc) return rc < 0 ? (fputs(bench_help, stdout), EXIT_OK) : rc;
+        if (c.nargs) {
+            cli_error("bench decode: takes no arguments (--audio FILE measures a recording)");
+            return EXIT_USAGE;
+        }
+        return bench_decode(&c);
+    }
     if (argc < 2 || strcmp(argv[1], "queue") != 0) {
         rc = cli_parse(&c, "bench", "model,threads,pp,tg,prompt,n-predict,json,quiet,kv-type", argc, argv);
         if (rc) return rc < 0 ? (fputs(bench_help, stdout), EXIT_OK) : rc;

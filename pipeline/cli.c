@@ -27,7 +27,7 @@ void cli_error(const char *fmt, ...) {
 enum {
     O_DB = 1000, O_CONFIG, O_SYNC, O_LEASE, O_HEARTBEAT, O_BACKOFF, O_BACKOFF_CAP, O_MAX_ATTEMPTS,
     O_MAX_CRASHES, O_PRIORITY, O_FOLLOW, O_FORCE, O_QUIET, O_JSON, O_FAILED, O_THROTTLE, O_STATE,
-    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE
+    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE, O_AUDIO
 };
 
 static const struct option all_opts[] = {
@@ -75,6 +75,7 @@ static const struct option all_opts[] = {
     {"pp", required_argument, 0, O_PP},
     {"tg", required_argument, 0, O_TG},
     {"kv-type", required_argument, 0, O_KVTYPE},
+    {"audio", required_argument, 0, O_AUDIO},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -173,6 +174,7 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case O_PP: return parse_int(c->cmd, name, v, 1, 1 << 16, &c->bench_pp);
     case O_TG: return parse_int(c->cmd, name, v, 1, 1 << 16, &c->bench_tg);
     case O_NOSPECIAL: c->no_special = 1; return 0;
+    case O_AUDIO: c->audio = v; return 0;
     case O_TOPK: return parse_int(c->cmd, name, v, 0, 1 << 30, &c->top_k);
     case O_SEED: {
         int s;

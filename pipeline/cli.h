@@ -40,6 +40,7 @@ typedef struct cli {
     long long seed;
     int bench_pp, bench_tg;       /* bench -m: --pp, --tg */
     int kv_f32;                   /* --kv-type f32 (default f16 for generate / bench) */
+    const char *audio;            /* --audio FILE (bench decode) */
     char **args;                  /* positional arguments */
     int nargs;
 } cli;
@@ -121,5 +122,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_model_info(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int bench_model(const cli *c);
+int bench_decode(const cli *c);
 
 #endif
