@@ -7,14 +7,18 @@
  * (tests/fixtures/levels_identical.sh).
  *
  * Orders (the contract the SIMD code keeps):
- *   scores:  out[c] = sum over d = 0..hd-1, in order, of q[d] * K[d][c]
- *            (K stored [dim][cells]; mul then add, no fused multiply-add);
+ *   scores:  out[c] = fma chain over d = 0..hd-1, in order: s = fma(q[d], K[d][c], s)
+ *            (K stored [dim][cells]; one rounding per step, as ggml's FMA kernels);
  *   softmax: ggml_vec_soft_max_f32 on AVX-512 — exp(x - max) by ggml_v_expf, 16 cells
  *            at a time from cell 0 (absolute), each group summed in float with halves
  *            folded (_mm512_reduce_add_ps), groups added in double, a tail shorter than
  *            16 by the C library's expf;
- *   values:  out[d] = sum over visible cells c, in order, of p[c] * V[c][d], cells with
- *            p == 0 skipped (p rounded to F16 first for an F16 cache, as ggml does).
+ *   values:  out[d] = fma chain over the span's cells c, in order: o = fma(p[c], V[c][d], o)
+ *            (p rounded to F16 first for an F16 cache, as ggml does).  A cell with p == 0
+ *            may be skipped or not: for finite V, fma(0, v, o) == o (o starts at +0 and
+ *            never becomes -0), so the bits do not depend on it.
+ * Fused multiply-adds halve the arithmetic of the two products that dominate prefill
+ * attention; the scalar reference uses fmaf, which is exact on every CPU.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -27,7 +31,7 @@
 static void qk_scalar(const float *q, const float *kt, int64_t stride, int hd, int n, float *out) {
     for (int c = 0; c < n; c++) {
         float s = 0;
-        for (int d = 0; d < hd; d++) s += q[d] * kt[(int64_t)d * stride + c];
+        for (int d = 0; d < hd; d++) s = fmaf(q[d], kt[(int64_t)d * stride + c], s);
         out[c] = s;
     }
 }
@@ -35,49 +39,48 @@ static void qk_scalar(const float *q, const float *kt, int64_t stride, int hd, i
 static void qk16_scalar(const float *q, const uint16_t *kt, int64_t stride, int hd, int n, float *out) {
     for (int c = 0; c < n; c++) {
         float s = 0;
-        for (int d = 0; d < hd; d++) s += q[d] * mm_fp16_to_fp32(kt[(int64_t)d * stride + c]);
+        for (int d = 0; d < hd; d++) s = fmaf(q[d], mm_fp16_to_fp32(kt[(int64_t)d * stride + c]), s);
         out[c] = s;
     }
 }
 
-/* LOAD16(p): 16 cells as floats.  Four independent sums of 16 cells each keep the
- * adder busy (one chain would wait on its own latency at every d). */
-#define QK512_BODY(LOAD16, SCALAR)                                                              \
-    int c = 0;                                                                                  \
-    for (; c + 64 <= n; c += 64) {                                                              \
+/* AVX-512: LOADM(p, m) loads the 16 cells at p whose mask bits are set (the others read as
+ * 0 and never touch memory), so the last, partial block needs no scalar tail.  Four
+ * independent sums of 16 cells each keep the FMA units busy (one chain would wait on its
+ * own latency at every d). */
+static inline __mmask16 lanes16(int r) { return r >= 16 ? (__mmask16)0xFFFF : r <= 0 ? 0 : (__mmask16)((1u << r) - 1); }
+
+#define QK512_BODY(LOADM)                                                                       \
+    for (int c = 0; c < n; c += 64) {                                                           \
+        const __mmask16 m0 = lanes16(n - c), m1 = lanes16(n - c - 16), m2 = lanes16(n - c - 32), \
+                        m3 = lanes16(n - c - 48);                                               \
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                             \
         for (int d = 0; d < hd; d++) {                                                          \
             const __m512 qd = _mm512_set1_ps(q[d]);                                             \
             const int64_t o = (int64_t)d * stride + c;                                          \
-            a0 = _mm512_add_ps(a0, _mm512_mul_ps(qd, LOAD16(kt + o)));                          \
-            a1 = _mm512_add_ps(a1, _mm512_mul_ps(qd, LOAD16(kt + o + 16)));                     \
-            a2 = _mm512_add_ps(a2, _mm512_mul_ps(qd, LOAD16(kt + o + 32)));                     \
-            a3 = _mm512_add_ps(a3, _mm512_mul_ps(qd, LOAD16(kt + o + 48)));                     \
+            a0 = _mm512_fmadd_ps(qd, LOADM(kt + o, m0), a0);                                    \
+            if (m1) a1 = _mm512_fmadd_ps(qd, LOADM(kt + o + 16, m1), a1);                       \
+            if (m2) a2 = _mm512_fmadd_ps(qd, LOADM(kt + o + 32, m2), a2);                       \
+            if (m3) a3 = _mm512_fmadd_ps(qd, LOADM(kt + o + 48, m3), a3);                       \
         }                                                                                       \
-        _mm512_storeu_ps(out + c, a0);                                                          \
-        _mm512_storeu_ps(out + c + 16, a1);                                                     \
-        _mm512_storeu_ps(out + c + 32, a2);                                                     \
-        _mm512_storeu_ps(out + c + 48, a3);                                                     \
-    }                                                                                           \
-    for (; c + 16 <= n; c += 16) {                                                              \
-        __m512 a0 = _mm512_setzero_ps();                                                        \
-        for (int d = 0; d < hd; d++)                                                            \
-            a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(q[d]), LOAD16(kt + (int64_t)d * stride + c))); \
-        _mm512_storeu_ps(out + c, a0);                                                          \
-    }                                                                                           \
-    if (c < n) SCALAR(q, kt + c, stride, hd, n - c, out + c);
+        _mm512_mask_storeu_ps(out + c, m0, a0);                                                 \
+        _mm512_mask_storeu_ps(out + c + 16, m1, a1);                                            \
+        _mm512_mask_storeu_ps(out + c + 32, m2, a2);                                            \
+        _mm512_mask_storeu_ps(out + c + 48, m3, a3);                                            \
+    }
 
-#define LOAD_F32(p) _mm512_loadu_ps(p)
-#define LOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define LOADM_F32(p, m) _mm512_maskz_loadu_ps((m), (p))
+#define LOADM_F16(p, m) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((m), (const void *)(p)))
 
-__attribute__((target("avx512f"))) static void qk_avx512(const float *q, const float *kt, int64_t stride, int hd,
-                                                         int n, float *out) {
-    QK512_BODY(LOAD_F32, qk_scalar)
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void qk_avx512(const float *q, const float *kt,
+                                                                           int64_t stride, int hd, int n, float *out) {
+    QK512_BODY(LOADM_F32)
 }
 
-__attribute__((target("avx512f,f16c"))) static void qk16_avx512(const float *q, const uint16_t *kt, int64_t stride,
-                                                                int hd, int n, float *out) {
-    QK512_BODY(LOAD_F16, qk16_scalar)
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void qk16_avx512(const float *q, const uint16_t *kt,
+                                                                                  int64_t stride, int hd, int n,
+                                                                                  float *out) {
+    QK512_BODY(LOADM_F16)
 }
 
 /* AVX2: eight cells per sum, four sums at once */
@@ -88,10 +91,10 @@ __attribute__((target("avx512f,f16c"))) static void qk16_avx512(const float *q, 
         for (int d = 0; d < hd; d++) {                                                          \
             const __m256 qd = _mm256_set1_ps(q[d]);                                             \
             const int64_t o = (int64_t)d * stride + c;                                          \
-            a0 = _mm256_add_ps(a0, _mm256_mul_ps(qd, LOAD8(kt + o)));                           \
-            a1 = _mm256_add_ps(a1, _mm256_mul_ps(qd, LOAD8(kt + o + 8)));                       \
-            a2 = _mm256_add_ps(a2, _mm256_mul_ps(qd, LOAD8(kt + o + 16)));                      \
-            a3 = _mm256_add_ps(a3, _mm256_mul_ps(qd, LOAD8(kt + o + 24)));                      \
+            a0 = _mm256_fmadd_ps(qd, LOAD8(kt + o), a0);                           \
+            a1 = _mm256_fmadd_ps(qd, LOAD8(kt + o + 8), a1);                       \
+            a2 = _mm256_fmadd_ps(qd, LOAD8(kt + o + 16), a2);                      \
+            a3 = _mm256_fmadd_ps(qd, LOAD8(kt + o + 24), a3);                      \
         }                                                                                       \
         _mm256_storeu_ps(out + c, a0);                                                          \
         _mm256_storeu_ps(out + c + 8, a1);                                                      \
@@ -101,7 +104,7 @@ __attribute__((target("avx512f,f16c"))) static void qk16_avx512(const float *q, 
     for (; c + 8 <= n; c += 8) {                                                                \
         __m256 a0 = _mm256_setzero_ps();                                                        \
         for (int d = 0; d < hd; d++)                                                            \
-            a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(q[d]), LOAD8(kt + (int64_t)d * stride + c))); \
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(q[d]), LOAD8(kt + (int64_t)d * stride + c), a0);     \
         _mm256_storeu_ps(out + c, a0);                                                          \
     }                                                                                           \
     if (c < n) SCALAR(q, kt + c, stride, hd, n - c, out + c);
@@ -109,48 +112,49 @@ __attribute__((target("avx512f,f16c"))) static void qk16_avx512(const float *q, 
 #define LOAD8_F32(p) _mm256_loadu_ps(p)
 #define LOAD8_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 
-__attribute__((target("avx2"))) static void qk_avx2(const float *q, const float *kt, int64_t stride, int hd, int n,
+__attribute__((target("avx2,fma"))) static void qk_avx2(const float *q, const float *kt, int64_t stride, int hd, int n,
                                                     float *out) {
     QK256_BODY(LOAD8_F32, qk_scalar)
 }
 
-__attribute__((target("avx2,f16c"))) static void qk16_avx2(const float *q, const uint16_t *kt, int64_t stride, int hd,
+__attribute__((target("avx2,fma,f16c"))) static void qk16_avx2(const float *q, const uint16_t *kt, int64_t stride, int hd,
                                                            int n, float *out) {
     QK256_BODY(LOAD8_F16, qk16_scalar)
 }
 
 /* Four queries against the same cells (the heads of one KV group): each K vector is
- * loaded and converted once for the four; every score keeps its own sequential sum. */
-#define QK512_X4_BODY(LOAD16, SINGLE)                                                           \
-    int c = 0;                                                                                  \
-    for (; c + 32 <= n; c += 32) {                                                              \
+ * loaded and converted once for the four; every score keeps its own sequential chain. */
+#define QK512_X4_BODY(LOADM)                                                                    \
+    for (int c = 0; c < n; c += 32) {                                                           \
+        const __mmask16 m0 = lanes16(n - c), m1 = lanes16(n - c - 16);                          \
         __m512 a[4][2];                                                                         \
         for (int i = 0; i < 4; i++) a[i][0] = a[i][1] = _mm512_setzero_ps();                    \
         for (int d = 0; d < hd; d++) {                                                          \
             const int64_t o = (int64_t)d * stride + c;                                          \
-            const __m512 k0 = LOAD16(kt + o), k1 = LOAD16(kt + o + 16);                         \
+            const __m512 k0 = LOADM(kt + o, m0), k1 = LOADM(kt + o + 16, m1);                   \
             for (int i = 0; i < 4; i++) {                                                       \
                 const __m512 qd = _mm512_set1_ps(q[i][d]);                                      \
-                a[i][0] = _mm512_add_ps(a[i][0], _mm512_mul_ps(qd, k0));                        \
-                a[i][1] = _mm512_add_ps(a[i][1], _mm512_mul_ps(qd, k1));                        \
+                a[i][0] = _mm512_fmadd_ps(qd, k0, a[i][0]);                                     \
+                a[i][1] = _mm512_fmadd_ps(qd, k1, a[i][1]);                                     \
             }                                                                                   \
         }                                                                                       \
         for (int i = 0; i < 4; i++) {                                                           \
-            _mm512_storeu_ps(out[i] + c, a[i][0]);                                              \
-            _mm512_storeu_ps(out[i] + c + 16, a[i][1]);                                         \
+            _mm512_mask_storeu_ps(out[i] + c, m0, a[i][0]);                                     \
+            _mm512_mask_storeu_ps(out[i] + c + 16, m1, a[i][1]);                                \
         }                                                                                       \
-    }                                                                                           \
-    if (c < n)                                                                                  \
-        for (int i = 0; i < 4; i++) SINGLE(q[i], kt + c, stride, hd, n - c, out[i] + c);
+    }
 
-__attribute__((target("avx512f"))) static void qk_x4_avx512(const float *const q[4], const float *kt, int64_t stride,
-                                                            int hd, int n, float *const out[4]) {
-    QK512_X4_BODY(LOAD_F32, qk_avx512)
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void qk_x4_avx512(const float *const q[4], const float *kt,
+                                                                              int64_t stride, int hd, int n,
+                                                                              float *const out[4]) {
+    QK512_X4_BODY(LOADM_F32)
 }
 
-__attribute__((target("avx512f,f16c"))) static void qk16_x4_avx512(const float *const q[4], const uint16_t *kt,
-                                                                   int64_t stride, int hd, int n, float *const out[4]) {
-    QK512_X4_BODY(LOAD_F16, qk16_avx512)
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void qk16_x4_avx512(const float *const q[4],
+                                                                                     const uint16_t *kt, int64_t stride,
+                                                                                     int hd, int n,
+                                                                                     float *const out[4]) {
+    QK512_X4_BODY(LOADM_F16)
 }
 
 void mm_qk_group(const float *const q[], int nq, const void *kt, int f16, int64_t stride, int hd, int n,
@@ -291,7 +295,7 @@ static void av_scalar(float *out, const float *p, int lo, int hi, const float *V
     memset(out, 0, (size_t)hd * sizeof(float));
     for (int c = lo; c < hi; c++)
         if (p[c] != 0.0f)
-            for (int d = 0; d < hd; d++) out[d] += p[c] * V[(int64_t)c * ld + d];
+            for (int d = 0; d < hd; d++) out[d] = fmaf(p[c], V[(int64_t)c * ld + d], out[d]);
 }
 
 static void av16_scalar(float *out, const float *p, int lo, int hi, const uint16_t *V, int64_t ld, int hd) {
@@ -299,7 +303,7 @@ static void av16_scalar(float *out, const float *p, int lo, int hi, const uint16
     for (int c = lo; c < hi; c++)
         if (p[c] != 0.0f) {
             const float pc = mm_fp16_to_fp32(mm_fp32_to_fp16(p[c]));
-            for (int d = 0; d < hd; d++) out[d] += pc * mm_fp16_to_fp32(V[(int64_t)c * ld + d]);
+            for (int d = 0; d < hd; d++) out[d] = fmaf(pc, mm_fp16_to_fp32(V[(int64_t)c * ld + d]), out[d]);
         }
 }
 
@@ -311,7 +315,7 @@ static void av16_scalar(float *out, const float *p, int lo, int hi, const uint16
         for (int c = lo; c < hi; c++) {                                                         \
             if (p[c] == 0.0f) continue;                                                         \
             const __m512 pc = _mm512_set1_ps(PROUND(p[c]));                                     \
-            for (int k = 0; k < NV; k++) acc[k] = _mm512_add_ps(acc[k], _mm512_mul_ps(pc, LOADV(c, k))); \
+            for (int k = 0; k < NV; k++) acc[k] = _mm512_fmadd_ps(pc, LOADV(c, k), acc[k]);             \
         }                                                                                       \
         for (int k = 0; k < NV; k++) _mm512_storeu_ps(out + 16 * k, acc[k]);                    \
     } while (0)
@@ -336,6 +340,64 @@ __attribute__((target("avx512f"))) static void av_avx512(float *out, const float
 __attribute__((target("avx512f,f16c"))) static void av16_avx512(float *out, const float *p, int lo, int hi,
                                                                 const uint16_t *V, int64_t ld, int hd) {
     AV512_BODY(LOADV_F16, P_F16)
+}
+
+/* Four heads of one KV group against the same V rows: tiles of 64 dims x 4 heads (16
+ * accumulators), each V vector loaded and converted once for the four.  p is already
+ * rounded to F16 for an F16 cache (mm_attn_av_group does it once per row). */
+#define AV512_X4_TILE(NV, LOADV)                                                                \
+    do {                                                                                        \
+        __m512 acc[4][NV];                                                                      \
+        for (int i = 0; i < 4; i++)                                                             \
+            for (int k = 0; k < NV; k++) acc[i][k] = _mm512_setzero_ps();                       \
+        for (int c = lo; c < hi; c++) {                                                         \
+            if (p[0][c] == 0.0f && p[1][c] == 0.0f && p[2][c] == 0.0f && p[3][c] == 0.0f) continue; \
+            const __m512 b0 = _mm512_set1_ps(p[0][c]), b1 = _mm512_set1_ps(p[1][c]);            \
+            const __m512 b2 = _mm512_set1_ps(p[2][c]), b3 = _mm512_set1_ps(p[3][c]);            \
+            for (int k = 0; k < NV; k++) {                                                      \
+                const __m512 v = LOADV(c, k);                                                   \
+                acc[0][k] = _mm512_fmadd_ps(b0, v, acc[0][k]);                                  \
+                acc[1][k] = _mm512_fmadd_ps(b1, v, acc[1][k]);                                  \
+                acc[2][k] = _mm512_fmadd_ps(b2, v, acc[2][k]);                                  \
+                acc[3][k] = _mm512_fmadd_ps(b3, v, acc[3][k]);                                  \
+            }                                                                                   \
+        }                                                                                       \
+        for (int i = 0; i < 4; i++)                                                             \
+            for (int k = 0; k < NV; k++) _mm512_storeu_ps(out[i] + o + 16 * k, acc[i][k]);      \
+    } while (0)
+
+#define LOADVO_F32(c, k) _mm512_loadu_ps(V + (int64_t)(c) * ld + o + 16 * (k))
+#define LOADVO_F16(c, k) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(V + (int64_t)(c) * ld + o + 16 * (k))))
+
+__attribute__((target("avx512f"))) static void av_x4_avx512(float *const out[4], const float *const p[4], int lo,
+                                                            int hi, const float *V, int64_t ld, int hd) {
+    int o = 0;
+    for (; o + 64 <= hd; o += 64) AV512_X4_TILE(4, LOADVO_F32);
+    for (; o + 16 <= hd; o += 16) AV512_X4_TILE(1, LOADVO_F32);
+}
+
+__attribute__((target("avx512f,f16c"))) static void av16_x4_avx512(float *const out[4], const float *const p[4],
+                                                                   int lo, int hi, const uint16_t *V, int64_t ld,
+                                                                   int hd) {
+    int o = 0;
+    for (; o + 64 <= hd; o += 64) AV512_X4_TILE(4, LOADVO_F16);
+    for (; o + 16 <= hd; o += 16) AV512_X4_TILE(1, LOADVO_F16);
+}
+
+void mm_attn_av_group(float *const out[], float *const p[], int nh, int lo, int hi, const void *V, int f16,
+                      int64_t ld, int hd) {
+    int i = 0;
+    if (f16)
+        for (int h = 0; h < nh; h++) mm_round_f16(p[h] + lo, p[h] + lo, hi - lo);
+    if (mm_cpu_level() >= 2 && hd % 16 == 0)
+        for (; i + 4 <= nh; i += 4) {
+            if (f16) av16_x4_avx512(out + i, (const float *const *)p + i, lo, hi, V, ld, hd);
+            else av_x4_avx512(out + i, (const float *const *)p + i, lo, hi, V, ld, hd);
+        }
+    for (; i < nh; i++) {
+        if (f16) mm_attn_av_f16(out[i], p[i], lo, hi, V, ld, hd);
+        else mm_attn_av_f32(out[i], p[i], lo, hi, V, ld, hd);
+    }
 }
 
 void mm_attn_av_f32(float *out, const float *p, int lo, int hi, const float *V, int64_t ld, int hd) {

@@ -201,16 +201,20 @@ static void attn_task(void *arg, int ith, int nth) {
         }
         if (hi > lo) mm_qk_group(qv, G, (const char *)K + ((size_t)hk * hd * c->n_cells + lo) * (f16 ? 2 : 4), f16,
                                  c->n_cells, hd, hi - lo, raw);
+        float *p[64], *out[64];
         for (int g = 0; g < G; g++) {
             float *sc = sc0 + (size_t)g * c->n_cells;
             for (int cell = lo; cell < hi; cell++)
                 if (sc[cell] == 0) sc[cell] = raw[g][cell - lo] * j->scale;
             mm_softmax_span(sc, c->n_cells, lo, hi);
-            float *out = c->att + (size_t)t * qd + (size_t)(hk * G + g) * hd;
-            if (hi <= lo) memset(out, 0, (size_t)hd * sizeof(float));
-            else if (f16) mm_attn_av_f16(out, sc, lo, hi, (const uint16_t *)V + (size_t)hk * hd, kd, hd);
-            else mm_attn_av_f32(out, sc, lo, hi, (const float *)V + (size_t)hk * hd, kd, hd);
+            p[g] = sc;
+            out[g] = c->att + (size_t)t * qd + (size_t)(hk * G + g) * hd;
+            if (hi <= lo) memset(out[g], 0, (size_t)hd * sizeof(float));
         }
+        if (hi > lo)
+            mm_attn_av_group(out, p, G, lo, hi, f16 ? (const void *)((const uint16_t *)V + (size_t)hk * hd)
+                                                    : (const void *)((const float *)V + (size_t)hk * hd),
+                             f16, kd, hd);
     }
 }
 
@@ -218,9 +222,68 @@ static void attn_task(void *arg, int ith, int nth) {
 
 static const float *f32_data(const mm_tensor *t) { return t ? (const float *)t->data : NULL; }
 
+/* ---------- row-parallel element-wise work ---------- */
+/* fn(c, job, t0, t1) on rows [t0, t1) of the batch, split over the pool's threads in
+ * contiguous chunks; every row's arithmetic is the same whatever the split, so results do
+ * not depend on the thread count.  A single row (decoding) runs on the caller. */
+typedef void (*rows_fn)(mm_ctx *c, const void *job, int t0, int t1);
+typedef struct rows_job {
+    mm_ctx *c;
+    rows_fn fn;
+    const void *job;
+    int T;
+} rows_job;
+
+static void rows_task(void *arg, int ith, int nth) {
+    rows_job *r = arg;
+    int t0 = (int)((int64_t)r->T * ith / nth), t1 = (int)((int64_t)r->T * (ith + 1) / nth);
+    if (t1 > t0) r->fn(r->c, r->job, t0, t1);
+}
+
+static void par_rows(mm_ctx *c, int T, rows_fn fn, const void *job) {
+    if (T < 2 || mm_pool_threads(c->pool) < 2) {
+        fn(c, job, 0, T);
+        return;
+    }
+    rows_job r = {c, fn, job, T};
+    mm_pool_run(c->pool, rows_task, &r);
+}
+
+typedef struct norm_job {
+    float *y;
+    const float *x, *w;
+    int n, ld;
+    float eps;
+} norm_job;
+
+static void norm_some(mm_ctx *c, const void *job, int t0, int t1) {
+    const norm_job *j = job;
+    (void)c;
+    for (int t = t0; t < t1; t++) mm_rmsnorm(j->y + (size_t)t * j->ld, j->x + (size_t)t * j->ld, j->w, j->n, j->eps);
+}
+
 /* RMSNorm of each of rows rows of width n (in place when y == x), weight w (F32) or none. */
-static void norm_rows(float *y, const float *x, const mm_tensor *w, int rows, int n, int ld, float eps) {
-    for (int t = 0; t < rows; t++) mm_rmsnorm(y + (size_t)t * ld, x + (size_t)t * ld, f32_data(w), n, eps);
+static void norm_rows(mm_ctx *c, float *y, const float *x, const mm_tensor *w, int rows, int n, int ld, float eps) {
+    norm_job j = {y, x, f32_data(w), n, ld, eps};
+    par_rows(c, rows, norm_some, &j);
+}
+
+typedef struct add_job {
+    float *x;
+    const float *o;
+    int E;
+} add_job;
+
+static void add_some(mm_ctx *c, const void *job, int t0, int t1) {
+    const add_job *j = job;
+    (void)c;
+    for (size_t i = (size_t)t0 * j->E; i < (size_t)t1 * j->E; i++) j->x[i] += j->o[i];
+}
+
+/* x[t] += o[t] for T rows of width E (the residual connections) */
+static void add_rows(mm_ctx *c, float *x, const float *o, int T, int E) {
+    add_job j = {x, o, E};
+    par_rows(c, T, add_some, &j);
 }
 
 static mm_code mm(mm_ctx *c, const mm_tensor *W, const float *X, int T, int ldx, float *Y, int ldy, mm_err *e) {
@@ -241,6 +304,66 @@ static mm_code check_f32(const mm_tensor *t, mm_err *e) {
 
 /* ---------- blocks ---------- */
 
+/* Per-row work around the Q/K/V projections (row-parallel, par_rows). */
+typedef struct qkv_job {
+    const mm_layer *ly;
+    int il;
+    const mm_batch *b;
+    const float *ff; /* RoPE frequency factors (global layers of gemma4) or NULL */
+} qkv_job;
+
+enum { ROPE_MAX = 1024 }; /* cos/sin of one position: n_rot <= head_dim <= 1024, checked at load */
+
+/* q heads of rows [t0, t1): Q norm, RoPE (cos/sin computed once per row), scale */
+static void q_prep(mm_ctx *c, const void *job, int t0, int t1) {
+    const qkv_job *j = job;
+    const mm_model *m = c->m;
+    const mm_layer *ly = j->ly;
+    const int hd = ly->head_dim, H = ly->n_head, qd = hd * H;
+    float cs[ROPE_MAX];
+    for (int t = t0; t < t1; t++) {
+        mm_rope_cache(cs, ly->n_rot, j->b->pos[t], ly->rope_base, j->ff);
+        for (int hh = 0; hh < H; hh++) {
+            float *qv = c->q + (size_t)t * qd + (size_t)hh * hd;
+            if (ly->q_norm) mm_rmsnorm(qv, qv, f32_data(ly->q_norm), hd, m->eps);
+            mm_rope_apply(qv, ly->n_rot, cs, m->rope_neox);
+            if (m->scale_q && m->attn_scale != 1.0f)
+                for (int d = 0; d < hd; d++) qv[d] *= m->attn_scale;
+        }
+    }
+}
+
+/* k/v heads of rows [t0, t1): K norm, weightless V norm, RoPE on K, then the cache write
+ * (K transposed [dim][cell], V [cell][dim]; F16 rounded to nearest even).  Rows own
+ * distinct cells, so threads never write the same element. */
+static void kv_prep(mm_ctx *c, const void *job, int t0, int t1) {
+    const qkv_job *j = job;
+    const mm_model *m = c->m;
+    const mm_layer *ly = j->ly;
+    const int hd = ly->head_dim, Hkv = ly->n_head_kv, kd = hd * Hkv, il = j->il;
+    float cs[ROPE_MAX];
+    for (int t = t0; t < t1; t++) {
+        mm_rope_cache(cs, ly->n_rot, j->b->pos[t], ly->rope_base, j->ff);
+        for (int hh = 0; hh < Hkv; hh++) {
+            float *kv = c->k + (size_t)t * kd + (size_t)hh * hd, *vv = c->v + (size_t)t * kd + (size_t)hh * hd;
+            if (ly->k_norm) mm_rmsnorm(kv, kv, f32_data(ly->k_norm), hd, m->eps);
+            if (m->v_norm) mm_rmsnorm(vv, vv, NULL, hd, m->eps);
+            mm_rope_apply(kv, ly->n_rot, cs, m->rope_neox);
+        }
+        size_t cell = (size_t)c->row_cell[t];
+        const float *kt = c->k + (size_t)t * kd, *vt = c->v + (size_t)t * kd;
+        if (c->kv_f16) {
+            uint16_t *K16 = c->kc[il], *V16 = c->vc[il];
+            for (int d = 0; d < kd; d++) K16[(size_t)d * c->n_cells + cell] = mm_fp32_to_fp16(kt[d]);
+            mm_fp32_to_fp16_row(V16 + cell * kd, vt, kd);
+        } else {
+            float *K32 = c->kc[il], *V32 = c->vc[il];
+            for (int d = 0; d < kd; d++) K32[(size_t)d * c->n_cells + cell] = kt[d];
+            memcpy(V32 + cell * kd, vt, (size_t)kd * sizeof(float));
+        }
+    }
+}
+
 /* Q/K/V projections, norms, RoPE, cache write, attention, output projection:
  * c->o = attn_output @ attention(norm(x)). */
 static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_batch *b, mm_err *e) {
@@ -248,17 +371,11 @@ static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_b
     const int T = b->n, E = m->n_embd, hd = ly->head_dim, H = ly->n_head, Hkv = ly->n_head_kv;
     const int qd = hd * H, kd = hd * Hkv;
     mm_code rc;
-    norm_rows(c->h, c->x, ly->attn_norm, T, E, E, m->eps);
+    norm_rows(c, c->h, c->x, ly->attn_norm, T, E, E, m->eps);
     if ((rc = mm(c, ly->wq, c->h, T, E, c->q, qd, e))) return rc;
     const float *ff = !ly->is_swa ? m->rope_freqs_f32 : NULL;
-    for (int t = 0; t < T; t++)
-        for (int hh = 0; hh < H; hh++) {
-            float *qv = c->q + (size_t)t * qd + (size_t)hh * hd;
-            if (ly->q_norm) mm_rmsnorm(qv, qv, f32_data(ly->q_norm), hd, m->eps);
-            mm_rope(qv, ly->n_rot, b->pos[t], ly->rope_base, ff, m->rope_neox);
-            if (m->scale_q && m->attn_scale != 1.0f)
-                for (int d = 0; d < hd; d++) qv[d] *= m->attn_scale;
-        }
+    qkv_job qj = {ly, il, b, ff};
+    par_rows(c, T, q_prep, &qj);
     if (ly->kv_src == il) {
         if ((rc = mm(c, ly->wk, c->h, T, E, c->k, kd, e))) return rc;
         if (ly->wv) {
@@ -266,32 +383,31 @@ static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_b
         } else {
             memcpy(c->v, c->k, (size_t)T * kd * sizeof(float)); /* V = K projection (before norm / rope) */
         }
-        for (int t = 0; t < T; t++)
-            for (int hh = 0; hh < Hkv; hh++) {
-                float *kv = c->k + (size_t)t * kd + (size_t)hh * hd, *vv = c->v + (size_t)t * kd + (size_t)hh * hd;
-                if (ly->k_norm) mm_rmsnorm(kv, kv, f32_data(ly->k_norm), hd, m->eps);
-                if (m->v_norm) mm_rmsnorm(vv, vv, NULL, hd, m->eps);
-                mm_rope(kv, ly->n_rot, b->pos[t], ly->rope_base, ff, m->rope_neox);
-            }
-        for (int t = 0; t < T; t++) {
-            size_t cell = (size_t)c->row_cell[t];
-            const float *kt = c->k + (size_t)t * kd, *vt = c->v + (size_t)t * kd;
-            if (c->kv_f16) {
-                uint16_t *K16 = c->kc[il], *V16 = c->vc[il];
-                for (int d = 0; d < kd; d++) K16[(size_t)d * c->n_cells + cell] = mm_fp32_to_fp16(kt[d]);
-                for (int d = 0; d < kd; d++) V16[cell * kd + d] = mm_fp32_to_fp16(vt[d]);
-            } else {
-                float *K32 = c->kc[il], *V32 = c->vc[il];
-                for (int d = 0; d < kd; d++) K32[(size_t)d * c->n_cells + cell] = kt[d];
-                memcpy(V32 + cell * kd, vt, (size_t)kd * sizeof(float));
-            }
-        }
+        par_rows(c, T, kv_prep, &qj);
     }
     attn_job aj = {c, ly, b, m->scale_q ? 1.0f : m->attn_scale};
     mm_pool_run(c->pool, attn_task, &aj);
     if ((rc = mm(c, ly->wo, c->att, T, qd, c->o, E, e))) return rc;
-    if (ly->post_attn_norm) norm_rows(c->o, c->o, ly->post_attn_norm, T, E, E, m->eps);
+    if (ly->post_attn_norm) norm_rows(c, c->o, c->o, ly->post_attn_norm, T, E, E, m->eps);
     return MM_OK;
+}
+
+typedef struct glu_job {
+    float *gate;
+    const float *up;
+    int F, gelu;
+} glu_job;
+
+/* gate[t] = act(gate[t]) * up[t] for rows [t0, t1) of width F (GeGLU, or SwiGLU for llama) */
+static void glu_some(mm_ctx *c, const void *job, int t0, int t1) {
+    const glu_job *j = job;
+    (void)c;
+    float *g = j->gate + (size_t)t0 * j->F;
+    const float *u = j->up + (size_t)t0 * j->F;
+    const size_t n = (size_t)(t1 - t0) * j->F;
+    if (j->gelu) mm_geglu(g, u, (int64_t)n);
+    else
+        for (size_t i = 0; i < n; i++) g[i] = mm_silu(g[i]) * u[i];
 }
 
 /* Dense gated FFN on rows of in (width E): out = down @ (act(gate @ in) * (up @ in)). */
@@ -300,9 +416,8 @@ static mm_code ffn(mm_ctx *c, const mm_layer *ly, const float *in, int T, float 
     mm_code rc;
     if ((rc = mm(c, ly->ffn_gate, in, T, E, c->gate, F, e)) || (rc = mm(c, ly->ffn_up, in, T, E, c->up, F, e)))
         return rc;
-    int gelu = c->m->arch != MM_ARCH_LLAMA;
-    for (size_t i = 0; i < (size_t)T * F; i++)
-        c->gate[i] = (gelu ? mm_gelu(c->gate[i]) : mm_silu(c->gate[i])) * c->up[i];
+    glu_job gj = {c->gate, c->up, F, c->m->arch != MM_ARCH_LLAMA};
+    par_rows(c, T, glu_some, &gj);
     return mm(c, ly->ffn_down, c->gate, T, F, out, E, e);
 }
 
@@ -312,9 +427,9 @@ static mm_code moe_block(mm_ctx *c, const mm_layer *ly, const float *attn_out, i
     const int E = m->n_embd, NE = m->n_expert, K = m->n_expert_used, F = m->n_ff_exp;
     mm_code rc;
     /* shared expert */
-    norm_rows(c->h, attn_out, ly->ffn_norm, T, E, E, m->eps);
+    norm_rows(c, c->h, attn_out, ly->ffn_norm, T, E, E, m->eps);
     if ((rc = ffn(c, ly, c->h, T, c->moe_acc, e))) return rc;
-    norm_rows(c->moe_acc, c->moe_acc, ly->post_ffw_norm_1, T, E, E, m->eps);
+    norm_rows(c, c->moe_acc, c->moe_acc, ly->post_ffw_norm_1, T, E, E, m->eps);
     /* router: rms(attn_out) / sqrt(E) * scale, then softmax over experts, top-k */
     const float *rs = f32_data(ly->gate_inp_scale);
     for (int t = 0; t < T; t++) {
@@ -342,7 +457,7 @@ static mm_code moe_block(mm_ctx *c, const mm_layer *ly, const float *attn_out, i
         for (int k = 0; k < K; k++) c->moe_w[t * K + k] /= wsum;
     }
     /* routed experts, on norm(attn_out, pre_ffw_norm_2); y accumulated per row in selection order */
-    norm_rows(c->moe_in, attn_out, ly->pre_ffw_norm_2, T, E, E, m->eps);
+    norm_rows(c, c->moe_in, attn_out, ly->pre_ffw_norm_2, T, E, E, m->eps);
     float *y = out; /* [T][E] accumulator for the routed sum */
     memset(y, 0, (size_t)T * E * sizeof(float));
     const float *dscale = f32_data(ly->down_exps_scale);
@@ -365,7 +480,7 @@ static mm_code moe_block(mm_ctx *c, const mm_layer *ly, const float *attn_out, i
             float *yt = y + (size_t)t * E;
             for (int i = 0; i < E; i++) yt[i] += (c->f[i] * s) * w;
         }
-    norm_rows(y, y, ly->post_ffw_norm_2, T, E, E, m->eps);
+    norm_rows(c, y, y, ly->post_ffw_norm_2, T, E, E, m->eps);
     for (size_t i = 0; i < (size_t)T * E; i++) out[i] = c->moe_acc[i] + y[i];
     return MM_OK;
 }
@@ -403,7 +518,7 @@ static mm_code ple_block(mm_ctx *c, const mm_layer *ly, int il, int T, mm_err *e
             *g = mm_gelu(*g) * c->ple[(size_t)t * PL + (size_t)il * P + i];
         }
     if ((rc = mm(c, ly->ple_proj, c->gate, T, P, c->f, E, e))) return rc;
-    norm_rows(c->f, c->f, ly->ple_post, T, E, E, m->eps);
+    norm_rows(c, c->f, c->f, ly->ple_post, T, E, E, m->eps);
     for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->f[i];
     return MM_OK;
 }
@@ -469,15 +584,15 @@ mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) {
             (rc = check_f32(ly->q_norm, e)) || (rc = check_f32(ly->post_attn_norm, e)))
             return rc;
         if ((rc = attention_block(c, ly, il, b, e))) return rc;
-        for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->o[i]; /* x = attn_out */
+        add_rows(c, c->x, c->o, T, E); /* x = attn_out */
         if (ly->gate_inp) {
             if ((rc = moe_block(c, ly, c->x, T, c->o, e))) return rc;
         } else {
-            norm_rows(c->h, c->x, ly->ffn_norm, T, E, E, m->eps);
+            norm_rows(c, c->h, c->x, ly->ffn_norm, T, E, E, m->eps);
             if ((rc = ffn(c, ly, c->h, T, c->o, e))) return rc;
         }
-        if (ly->post_ffw_norm) norm_rows(c->o, c->o, ly->post_ffw_norm, T, E, E, m->eps);
-        for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->o[i];
+        if (ly->post_ffw_norm) norm_rows(c, c->o, c->o, ly->post_ffw_norm, T, E, E, m->eps);
+        add_rows(c, c->x, c->o, T, E);
         if (ly->ple_gate && (rc = ple_block(c, ly, il, T, e))) return rc;
         if (ly->out_scale) {
             float s = f32_data(ly->out_scale)[0];
@@ -485,7 +600,7 @@ mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) {
         }
         hook(c, "l_out", il, c->x, T, E);
     }
-    norm_rows(c->h, c->x, m->output_norm, T, E, E, m->eps);
+    norm_rows(c, c->h, c->x, m->output_norm, T, E, E, m->eps);
     hook(c, "result_norm", -1, c->h, T, E);
     /* logits of the rows that want them */
     int n_out = 0;

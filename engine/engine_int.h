@@ -31,10 +31,12 @@ static inline void mm_split(int64_t n, int ith, int nth, int64_t *a, int64_t *b)
 void mm_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
 /* GELU (tanh form) through ggml's fp16 table: fp16 precision, x <= -10 -> 0, x >= 10 -> x. */
 float mm_gelu(float x);
+/* g[i] = mm_gelu(g[i]) * u[i] for i < n, the same bits at every CPU level. */
+void mm_geglu(float *g, const float *u, int64_t n);
 float mm_silu(float x);
 float mm_expf_ggml(float x);
 /* Attention (attn_kernels.c), the same bits at every CPU level:
- * out[c] = sum_d q[d] * kt[d * stride + c] for c < n (K transposed: [dim][cells]); the
+ * out[c] = fma chain over d of q[d] * kt[d * stride + c] for c < n (K transposed: [dim][cells]); the
  * F16 form reads an F16 cache (q already rounded to F16 by the caller). */
 void mm_qk_f32(const float *q, const float *kt, int64_t stride, int hd, int n, float *out);
 void mm_qk_f16(const float *q, const uint16_t *kt, int64_t stride, int hd, int n, float *out);
@@ -48,13 +50,23 @@ void mm_round_f16(float *y, const float *x, int n);
  * the span form reads and writes only [lo, hi), every other cell being -inf. */
 void mm_softmax(float *x, int64_t n);
 void mm_softmax_span(float *x, int64_t n, int64_t lo, int64_t hi);
-/* out[0..hd) = sum over cells c in [lo, hi) with p[c] != 0, in order, of p[c] * V[c * ld + d]
+/* out[0..hd) = fma chain over cells c in [lo, hi), in order, of p[c] * V[c * ld + d]
  * (the F16 form rounds p[c] to F16 first, as ggml does). */
 void mm_attn_av_f32(float *out, const float *p, int lo, int hi, const float *V, int64_t ld, int hd);
 void mm_attn_av_f16(float *out, const float *p, int lo, int hi, const uint16_t *V, int64_t ld, int hd);
+/* nh heads sharing one V (a KV group): out[h] as mm_attn_av_f32 / _f16 gives for p[h], each V
+ * vector read once per four heads.  For an F16 cache p[h][lo..hi) is rounded to F16 in place. */
+void mm_attn_av_group(float *const out[], float *const p[], int nh, int lo, int hi, const void *V, int f16,
+                      int64_t ld, int hd);
 /* RoPE on one head vector of length hd: NEOX (pairs i, i + n_rot/2) or normal (pairs 2i, 2i+1);
  * freq_factors (n_rot/2 values) may be NULL.  Dimensions from n_rot on are left alone. */
 void mm_rope(float *x, int n_rot, int32_t pos, float base, const float *freq_factors, int neox);
+/* The same in two steps: cs (n_rot floats) = the cos/sin table of one position, then applied
+ * to any number of head vectors (the same bits as mm_rope). */
+void mm_rope_cache(float *cs, int n_rot, int32_t pos, float base, const float *freq_factors);
+void mm_rope_apply(float *x, int n_rot, const float *cs, int neox);
+/* y[i] = mm_fp32_to_fp16(x[i]) for i < n (F16C when the CPU has it: the same bits). */
+void mm_fp32_to_fp16_row(uint16_t *y, const float *x, int64_t n);
 
 /* ---- matrix products (matmul.c) ---- */
 /* Y[t][o] = sum_i W[row0 + o][i] * X[t][i] for o < n_out, t < T, with activations

@@ -89,6 +89,29 @@ int main(void) {
                 mm_attn_av_f16(o_got, p_ref, lo, hi, V16, hd, hd);
                 expect_same(o_got, o_ref[1], sizeof(float) * hd, "av_f16", lvl, hd, n);
             }
+            /* six heads of one KV group (one pass of four + two single): each equals the
+             * single-head scalar reference on its own p (F16: p rounded in place first) */
+            for (int f16 = 0; f16 <= 1; f16++) {
+                float pg[6][300], ph[6][300], og[6][512], oh[6][512];
+                float *pp[6], *oo[6];
+                for (int h = 0; h < 6; h++) {
+                    for (int c = 0; c < n; c++)
+                        pg[h][c] = c < lo || c >= hi ? -INFINITY : (c + h) % 5 == 0 ? 0.0f : frand() * 0.1f;
+                    memcpy(ph[h], pg[h], sizeof(float) * n);
+                    pp[h] = pg[h], oo[h] = og[h];
+                }
+                mm_cpu_set_level(0);
+                for (int h = 0; h < 6; h++) {
+                    if (f16) mm_attn_av_f16(oh[h], ph[h], lo, hi, V16, hd, hd);
+                    else mm_attn_av_f32(oh[h], ph[h], lo, hi, V, hd, hd);
+                }
+                for (int lvl = 0; lvl <= 2; lvl++) {
+                    if (mm_cpu_set_level(lvl), mm_cpu_level() != lvl) continue;
+                    mm_attn_av_group(oo, pp, 6, lo, hi, f16 ? (const void *)V16 : (const void *)V, f16, hd, hd);
+                    for (int h = 0; h < 6; h++)
+                        expect_same(og[h], oh[h], sizeof(float) * hd, f16 ? "av_group_f16" : "av_group_f32", lvl, hd, n);
+                }
+            }
             mm_cpu_set_level(saved);
             free(q); free(K); free(V); free(K16); free(V16);
         }
