@@ -170,7 +170,7 @@ static void attn_mask(const mm_ctx *c, const mm_layer *ly, int32_t p1, int32_t s
     }
 }
 
-static void attn_task(void *arg, int ith, int nth) {
+static void attn_task(void *arg, int64_t w0, int64_t w1, int ith) {
     attn_job *j = arg;
     mm_ctx *c = j->c;
     const mm_layer *ly = j->ly;
@@ -181,10 +181,11 @@ static void attn_task(void *arg, int ith, int nth) {
      * cache, as ggml's vec_dot_f16 sees them) */
     float *sc0 = c->scores + (size_t)ith * G * c->n_cells, *raw0 = c->qk + (size_t)ith * G * c->n_cells;
     float *qh0 = c->qh + (size_t)ith * G * hd;
-    /* (row, KV head) pairs dealt round-robin (causal rows grow longer down the batch); the
-     * G query heads of a KV head share its mask and read each K vector once */
-    for (int64_t w = ith; w < (int64_t)j->b->n * Hkv; w += nth) {
-        int t = (int)(w / Hkv), hk = (int)(w % Hkv), lo, hi;
+    /* items are (row, KV head) pairs, last row first: causal rows grow longer down the
+     * batch, so the longest go first and the threads' chunks end even.  The G query heads
+     * of a KV head share its mask and read each K vector once. */
+    for (int64_t w = w0; w < w1; w++) {
+        int t = j->b->n - 1 - (int)(w / Hkv), hk = (int)(w % Hkv), lo, hi;
         attn_mask(c, ly, j->b->pos[t], j->b->seq[t], sc0, &lo, &hi);
         const float *qv[64];
         float *raw[64];
@@ -234,19 +235,15 @@ typedef struct rows_job {
     int T;
 } rows_job;
 
-static void rows_task(void *arg, int ith, int nth) {
+static void rows_task(void *arg, int64_t a, int64_t b, int ith) {
     rows_job *r = arg;
-    int t0 = (int)((int64_t)r->T * ith / nth), t1 = (int)((int64_t)r->T * (ith + 1) / nth);
-    if (t1 > t0) r->fn(r->c, r->job, t0, t1);
+    (void)ith;
+    r->fn(r->c, r->job, (int)a, (int)b);
 }
 
 static void par_rows(mm_ctx *c, int T, rows_fn fn, const void *job) {
-    if (T < 2 || mm_pool_threads(c->pool) < 2) {
-        fn(c, job, 0, T);
-        return;
-    }
     rows_job r = {c, fn, job, T};
-    mm_pool_run(c->pool, rows_task, &r);
+    mm_pool_for(c->pool, T, rows_task, &r);
 }
 
 typedef struct norm_job {
@@ -386,7 +383,7 @@ static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_b
         par_rows(c, T, kv_prep, &qj);
     }
     attn_job aj = {c, ly, b, m->scale_q ? 1.0f : m->attn_scale};
-    mm_pool_run(c->pool, attn_task, &aj);
+    mm_pool_for(c->pool, (int64_t)T * Hkv, attn_task, &aj);
     if ((rc = mm(c, ly->wo, c->att, T, qd, c->o, E, e))) return rc;
     if (ly->post_attn_norm) norm_rows(c, c->o, c->o, ly->post_attn_norm, T, E, E, m->eps);
     return MM_OK;

@@ -11,7 +11,12 @@
 /* ---- thread pool (pool.c) ---- */
 typedef struct mm_pool mm_pool;
 typedef void (*mm_task_fn)(void *ctx, int ith, int nth);
+typedef void (*mm_range_fn)(void *ctx, int64_t a, int64_t b, int ith);
 mm_pool *mm_pool_open(int n_threads);
+/* fn(ctx, a, b, ith) over [0, n) in chunks taken by whichever thread is free (ith: the
+ * thread, 0..nth-1, for per-thread scratch); returns when all n items are done. */
+void mm_pool_for(mm_pool *p, int64_t n, mm_range_fn fn, void *ctx);
+/* fn(ctx, i, nth) once for each share i < nth (by whichever thread takes it). */
 void mm_pool_run(mm_pool *p, mm_task_fn fn, void *ctx);
 int mm_pool_threads(const mm_pool *p);
 void mm_pool_close(mm_pool *p);

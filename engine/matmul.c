@@ -509,11 +509,10 @@ typedef struct packed_job {
     int64_t g0, g1;
 } packed_job;
 
-static void packed_task(void *arg, int ith, int nth) {
+static void packed_task(void *arg, int64_t a, int64_t b, int ith) {
     packed_job *p = arg;
-    int64_t a, b;
-    mm_split(p->g1 - p->g0, ith, nth, &a, &b);
-    if (b > a) mm_packed_rows(&p->a, p->g0 + a, p->g0 + b);
+    (void)ith;
+    mm_packed_rows(&p->a, p->g0 + a, p->g0 + b);
 }
 
 static mm_code packed_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const urow *xr,
@@ -534,10 +533,48 @@ static mm_code packed_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, in
     }
     packed_job p = {{W->packed, W->type == MM_TYPE_Q4_0, W->ne[0] / 32, row0, n_out, T, ldy, xq, xd, xs, Y},
                     row0 / 16, (row0 + n_out + 15) / 16};
-    mm_pool_run(pool, packed_task, &p);
+    mm_pool_for(pool, p.g1 - p.g0, packed_task, &p);
     if (!pool) free(ptr);
     free(heap);
     return MM_OK;
+}
+
+/* Activation rows as the weight type wants them (Q8_0 / Q8_1 / Q8_K blocks, or F32 rounded
+ * to F16 / BF16), rows split over the pool's threads: each row's blocks are the same
+ * whichever thread makes them. */
+typedef struct quant_job {
+    uint32_t type;
+    int fam;
+    const float *X;
+    int64_t ldx, n_in, T;
+    urow *xr;
+} quant_job;
+
+static void quant_rows(const quant_job *q, int64_t t0, int64_t t1) {
+    const int64_t n_in = q->n_in;
+    for (int64_t t = t0; t < t1; t++) {
+        urow *r = &q->xr[t];
+        const float *x = q->X + t * q->ldx;
+        switch (q->type) {
+        case MM_TYPE_F32: memcpy(r->f, x, (size_t)n_in * 4); break;
+        case MM_TYPE_F16:
+            for (int64_t i = 0; i < n_in; i++) r->f[i] = mm_fp16_to_fp32(mm_fp32_to_fp16(x[i]));
+            break;
+        case MM_TYPE_BF16:
+            for (int64_t i = 0; i < n_in; i++) r->f[i] = mm_bf16_to_fp32(mm_fp32_to_bf16(x[i]));
+            break;
+        default:
+            if (q->fam != FAM_K && mm_cpu_level() >= 2) quant_q8_01_avx512(x, n_in, r, q->fam == FAM_B);
+            else if (q->fam == FAM_A) quant_q8_01(x, n_in, r, 0);
+            else if (q->fam == FAM_B) quant_q8_01(x, n_in, r, 1);
+            else quant_q8_k(x, n_in, r);
+        }
+    }
+}
+
+static void quant_task(void *arg, int64_t a, int64_t b, int ith) {
+    (void)ith;
+    quant_rows(arg, a, b);
 }
 
 mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const float *X,
@@ -556,24 +593,9 @@ mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out
     char *heap = pool ? NULL : malloc(need), *mem = pool ? mm_pool_scratch(pool, 0, need) : heap;
     if (!mem) return mm_err_set(e, MM_ENOMEM, "out of memory in matmul (%s)", W->name);
     urow *xr = (urow *)(mem + ub * (size_t)(T + nth));
-    for (int64_t t = 0; t < T; t++) {
-        urow_bind(&xr[t], mem + ub * (size_t)t, n_in);
-        const float *x = X + t * ldx;
-        switch (W->type) {
-        case MM_TYPE_F32: memcpy(xr[t].f, x, (size_t)n_in * 4); break;
-        case MM_TYPE_F16:
-            for (int64_t i = 0; i < n_in; i++) xr[t].f[i] = mm_fp16_to_fp32(mm_fp32_to_fp16(x[i]));
-            break;
-        case MM_TYPE_BF16:
-            for (int64_t i = 0; i < n_in; i++) xr[t].f[i] = mm_bf16_to_fp32(mm_fp32_to_bf16(x[i]));
-            break;
-        default:
-            if (fam != FAM_K && mm_cpu_level() >= 2) quant_q8_01_avx512(x, n_in, &xr[t], fam == FAM_B);
-            else if (fam == FAM_A) quant_q8_01(x, n_in, &xr[t], 0);
-            else if (fam == FAM_B) quant_q8_01(x, n_in, &xr[t], 1);
-            else quant_q8_k(x, n_in, &xr[t]);
-        }
-    }
+    for (int64_t t = 0; t < T; t++) urow_bind(&xr[t], mem + ub * (size_t)t, n_in);
+    quant_job qj = {W->type, fam, X, ldx, n_in, T, xr};
+    mm_pool_for(pool, T, quant_task, &qj);
     if (W->packed && row0 % 16 == 0) return packed_matmul(pool, W, row0, n_out, xr, T, Y, ldy, heap, e);
     mm_job j = {W, row0, n_out, n_in, T, ldy, fam, xr, Y, mem + ub * (size_t)T, ub, NULL, NULL, 0};
     float *tr = NULL;
