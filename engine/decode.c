@@ -9,28 +9,48 @@
  * position; attention of a row sees the cells of its own sequence at positions
  * <= its own (and, on sliding-window layers, within the window).
  *
- * KV cache: one K and one V array per layer that owns a cache, f32 (the precise mode
- * of the fixtures): K transposed [Hkv*hd][n_cells] so the scores of eight cells come
- * from one vector per dimension, V as [n_cells][Hkv*hd]; KV-shared Gemma 4 layers read the
- * cache of their source layer and own nothing.  cell_seq < 0 marks a free cell.
+ * KV cache: one K and one V array per layer that owns a cache, F32 (the precise mode
+ * of the fixtures) or F16: K transposed [Hkv*hd][n] so the scores of sixteen cells come
+ * from one vector per dimension, V as [n][Hkv*hd]; KV-shared Gemma 4 layers read the
+ * cache of their source layer and own nothing.  Cells come in two sets: the full set
+ * (n_ctx per sequence) for global layers, and, for causal models with a sliding window,
+ * a window set for the sliding layers that holds only what a later row can still see —
+ * each sequence's last n_swa - 1 positions plus one batch — so their cache and their
+ * attention loops do not grow with the context.  In each set seq < 0 marks a free cell.
+ *
+ * Invariant of the window set: a cell of sequence s at position p0 is dropped only when
+ * the batch's first row of s is at q with p0 <= q - n_swa (out of every later row's
+ * window, rows coming in increasing position order); dropped[s] records the highest
+ * position dropped, and a row whose window would need it is refused, never answered
+ * from a cache with holes.  MMPIPE_NO_WINDOW_SET=1 keeps every cell (for comparisons).
  */
 #include "engine_int.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* One set of cells: what each holds, and where the current batch's rows went. */
+typedef struct kv_cells {
+    int n;
+    int32_t *pos, *seq;            /* per cell; seq < 0: free */
+    int32_t *row_cell;             /* [n_batch] the batch's row t -> its cell */
+    int32_t *dropped;              /* window set: [n_seq] highest position dropped, -1 none */
+    int window;                    /* 1 for the window set */
+} kv_cells;
 
 struct mm_ctx {
     const mm_model *m;
     mm_pool *pool;
-    int n_ctx, n_batch, n_seq, n_cells;
+    int n_ctx, n_batch, n_seq, n_cells; /* n_cells: the full set's size, the largest */
     void **kc, **vc;               /* per layer, NULL when shared; float or F16 (kv_f16) */
     int kv_f16;
-    int32_t *cell_pos, *cell_seq;
+    kv_cells cells[2];             /* [0] full, [1] window (n == 0 when not used) */
     /* scratch, n_batch rows each */
     float *x, *h, *q, *k, *v, *att, *o, *gate, *up, *f, *ple, *ple_tmp, *scores, *qk, *qh;
     float *moe_acc, *moe_in, *moe_rt, *moe_w;
-    int32_t *moe_sel, *moe_rows, *row_cell;
+    int32_t *moe_sel, *moe_rows;
     float *logits;                 /* n_logits rows of n_vocab */
     int n_logits, cap_logits;
     mm_hidden_fn hook;
@@ -43,6 +63,11 @@ static void *xcalloc(size_t n, size_t sz, int *fail) {
     void *p = calloc(n ? n : 1, sz);
     if (!p) *fail = 1;
     return p;
+}
+
+/* The cell set a layer's cache lives in (a KV-shared layer: its source layer's). */
+static kv_cells *layer_cells(mm_ctx *c, const mm_layer *ly) {
+    return c->cells[1].n && c->m->layers[ly->kv_src].is_swa ? &c->cells[1] : &c->cells[0];
 }
 
 mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_err *e) {
@@ -58,6 +83,20 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
     c->n_seq = p->n_seq;
     c->n_cells = p->n_ctx * p->n_seq;
     int fail = 0;
+    /* the window set, when it is smaller than the full one (rounded up to 16 cells) */
+    int64_t nw = m->n_swa > 0 && m->causal && !m->swa_symmetric
+                     ? ((int64_t)p->n_seq * (m->n_swa - 1) + p->n_batch + 15) / 16 * 16 : c->n_cells;
+    c->cells[0].n = c->n_cells;
+    c->cells[1].n = nw < c->n_cells && !getenv("MMPIPE_NO_WINDOW_SET") ? (int)nw : 0;
+    c->cells[1].window = 1;
+    for (int k = 0; k < 2; k++) {
+        kv_cells *cs = &c->cells[k];
+        if (!cs->n) continue;
+        cs->pos = xcalloc((size_t)cs->n, sizeof(int32_t), &fail);
+        cs->seq = xcalloc((size_t)cs->n, sizeof(int32_t), &fail);
+        cs->row_cell = xcalloc((size_t)p->n_batch, sizeof(int32_t), &fail);
+        cs->dropped = xcalloc((size_t)p->n_seq, sizeof(int32_t), &fail);
+    }
     size_t B = (size_t)p->n_batch, E = (size_t)m->n_embd;
     c->pool = mm_pool_open(p->n_threads > 0 ? p->n_threads : 1);
     if (!c->pool) fail = 1;
@@ -68,12 +107,10 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
     for (int il = 0; il < m->n_layer && !fail; il++) {
         const mm_layer *ly = &m->layers[il];
         if (ly->kv_src != il) continue;
-        size_t kd = (size_t)ly->head_dim * ly->n_head_kv;
-        c->kc[il] = xcalloc((size_t)c->n_cells * kd, esz, &fail);
-        c->vc[il] = xcalloc((size_t)c->n_cells * kd, esz, &fail);
+        size_t kd = (size_t)ly->head_dim * ly->n_head_kv, n = (size_t)layer_cells(c, ly)->n;
+        c->kc[il] = xcalloc(n * kd, esz, &fail);
+        c->vc[il] = xcalloc(n * kd, esz, &fail);
     }
-    c->cell_pos = xcalloc((size_t)c->n_cells, sizeof(int32_t), &fail);
-    c->cell_seq = xcalloc((size_t)c->n_cells, sizeof(int32_t), &fail);
     size_t PL = (size_t)m->n_embd_ple * m->n_layer;
     c->x = xcalloc(B * E, 4, &fail);
     c->h = xcalloc(B * E, 4, &fail);
@@ -94,7 +131,6 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
     c->scores = xcalloc(nth * (size_t)gmax * (size_t)c->n_cells, 4, &fail);
     c->qk = xcalloc(nth * (size_t)gmax * (size_t)c->n_cells, 4, &fail);
     c->qh = xcalloc(nth * (size_t)gmax * (size_t)m->max_head_dim, 4, &fail);
-    c->row_cell = xcalloc(B, sizeof(int32_t), &fail);
     if (m->n_expert) {
         c->moe_acc = xcalloc(B * E, 4, &fail);
         c->moe_in = xcalloc(B * E, 4, &fail);
@@ -118,9 +154,12 @@ void mm_ctx_close(mm_ctx *c) {
         free(c->kc[il]);
         free(c->vc[il]);
     }
-    free(c->kc); free(c->vc); free(c->cell_pos); free(c->cell_seq);
+    free(c->kc); free(c->vc);
+    for (int k = 0; k < 2; k++) {
+        free(c->cells[k].pos); free(c->cells[k].seq); free(c->cells[k].row_cell); free(c->cells[k].dropped);
+    }
     free(c->x); free(c->h); free(c->f); free(c->o); free(c->q); free(c->att); free(c->k); free(c->v);
-    free(c->gate); free(c->up); free(c->ple); free(c->ple_tmp); free(c->scores); free(c->qk); free(c->qh); free(c->row_cell);
+    free(c->gate); free(c->up); free(c->ple); free(c->ple_tmp); free(c->scores); free(c->qk); free(c->qh);
     free(c->moe_acc); free(c->moe_in); free(c->moe_rt); free(c->moe_w); free(c->moe_sel); free(c->moe_rows);
     free(c->logits);
     mm_pool_close(c->pool);
@@ -128,8 +167,13 @@ void mm_ctx_close(mm_ctx *c) {
 }
 
 void mm_ctx_clear(mm_ctx *c, int seq) {
-    for (int i = 0; i < c->n_cells; i++)
-        if (seq < 0 || c->cell_seq[i] == seq) c->cell_seq[i] = -1;
+    for (int k = 0; k < 2; k++) {
+        kv_cells *cs = &c->cells[k];
+        for (int i = 0; i < cs->n; i++)
+            if (seq < 0 || cs->seq[i] == seq) cs->seq[i] = -1;
+        for (int s = 0; cs->n && s < c->n_seq; s++)
+            if (seq < 0 || s == seq) cs->dropped[s] = -1;
+    }
 }
 
 void mm_ctx_set_hidden_hook(mm_ctx *c, mm_hidden_fn fn, void *ud) {
@@ -153,14 +197,15 @@ typedef struct attn_job {
 
 /* The visible cells of the query at (pos p1, seq s1): sc[cell] = 0 for visible, -inf
  * for masked; returns the span [*lo, *hi) of visible cells (empty when *hi <= *lo). */
-static void attn_mask(const mm_ctx *c, const mm_layer *ly, int32_t p1, int32_t s1, float *sc, int *lo, int *hi) {
+static void attn_mask(const mm_ctx *c, const kv_cells *cs, const mm_layer *ly, int32_t p1, int32_t s1, float *sc,
+                      int *lo, int *hi) {
     const int n_swa = c->m->n_swa, swa = ly->is_swa && n_swa > 0;
-    *lo = c->n_cells, *hi = 0;
-    for (int cell = 0; cell < c->n_cells; cell++) {
-        int32_t p0 = c->cell_pos[cell];
+    *lo = cs->n, *hi = 0;
+    for (int cell = 0; cell < cs->n; cell++) {
+        int32_t p0 = cs->pos[cell];
         int out_of_window = swa && (c->m->swa_symmetric ? (p1 - p0 > n_swa / 2 || p0 - p1 > n_swa / 2)
                                                       : p1 - p0 >= n_swa);
-        if (c->cell_seq[cell] != s1 || (c->m->causal && p0 > p1) || out_of_window) {
+        if (cs->seq[cell] != s1 || (c->m->causal && p0 > p1) || out_of_window) {
             sc[cell] = -INFINITY;
         } else {
             sc[cell] = 0; /* visible: filled from the scores */
@@ -177,7 +222,9 @@ static void attn_task(void *arg, int64_t w0, int64_t w1, int ith) {
     const int hd = ly->head_dim, H = ly->n_head, Hkv = ly->n_head_kv, kd = hd * Hkv, qd = hd * H, G = H / Hkv;
     const void *K = c->kc[ly->kv_src], *V = c->vc[ly->kv_src];
     const int f16 = c->kv_f16;
-    /* per thread: G score rows, G raw-score rows, G query rows (rounded to F16 for an F16
+    const kv_cells *cs = layer_cells(c, ly);
+    const int n = cs->n; /* cells of this layer's set: K's row stride, the softmax row */
+    /* per thread (rows as wide as the largest set): G score rows, G raw-score rows, G query rows (rounded to F16 for an F16
      * cache, as ggml's vec_dot_f16 sees them) */
     float *sc0 = c->scores + (size_t)ith * G * c->n_cells, *raw0 = c->qk + (size_t)ith * G * c->n_cells;
     float *qh0 = c->qh + (size_t)ith * G * hd;
@@ -186,7 +233,7 @@ static void attn_task(void *arg, int64_t w0, int64_t w1, int ith) {
      * of a KV head share its mask and read each K vector once. */
     for (int64_t w = w0; w < w1; w++) {
         int t = j->b->n - 1 - (int)(w / Hkv), hk = (int)(w % Hkv), lo, hi;
-        attn_mask(c, ly, j->b->pos[t], j->b->seq[t], sc0, &lo, &hi);
+        attn_mask(c, cs, ly, j->b->pos[t], j->b->seq[t], sc0, &lo, &hi);
         const float *qv[64];
         float *raw[64];
         for (int g = 0; g < G; g++) {
@@ -200,14 +247,14 @@ static void attn_task(void *arg, int64_t w0, int64_t w1, int ith) {
             raw[g] = raw0 + (size_t)g * c->n_cells;
             if (g) memcpy(sc0 + (size_t)g * c->n_cells + lo, sc0 + lo, (size_t)(hi > lo ? hi - lo : 0) * 4);
         }
-        if (hi > lo) mm_qk_group(qv, G, (const char *)K + ((size_t)hk * hd * c->n_cells + lo) * (f16 ? 2 : 4), f16,
-                                 c->n_cells, hd, hi - lo, raw);
+        if (hi > lo) mm_qk_group(qv, G, (const char *)K + ((size_t)hk * hd * n + lo) * (f16 ? 2 : 4), f16, n, hd,
+                                 hi - lo, raw);
         float *p[64], *out[64];
         for (int g = 0; g < G; g++) {
             float *sc = sc0 + (size_t)g * c->n_cells;
             for (int cell = lo; cell < hi; cell++)
                 if (sc[cell] == 0) sc[cell] = raw[g][cell - lo] * j->scale;
-            mm_softmax_span(sc, c->n_cells, lo, hi);
+            mm_softmax_span(sc, n, lo, hi);
             p[g] = sc;
             out[g] = c->att + (size_t)t * qd + (size_t)(hk * G + g) * hd;
             if (hi <= lo) memset(out[g], 0, (size_t)hd * sizeof(float));
@@ -347,15 +394,16 @@ static void kv_prep(mm_ctx *c, const void *job, int t0, int t1) {
             if (m->v_norm) mm_rmsnorm(vv, vv, NULL, hd, m->eps);
             mm_rope_apply(kv, ly->n_rot, cs, m->rope_neox);
         }
-        size_t cell = (size_t)c->row_cell[t];
+        const kv_cells *cs = layer_cells(c, ly);
+        const size_t cell = (size_t)cs->row_cell[t], n = (size_t)cs->n;
         const float *kt = c->k + (size_t)t * kd, *vt = c->v + (size_t)t * kd;
         if (c->kv_f16) {
             uint16_t *K16 = c->kc[il], *V16 = c->vc[il];
-            for (int d = 0; d < kd; d++) K16[(size_t)d * c->n_cells + cell] = mm_fp32_to_fp16(kt[d]);
+            for (int d = 0; d < kd; d++) K16[(size_t)d * n + cell] = mm_fp32_to_fp16(kt[d]);
             mm_fp32_to_fp16_row(V16 + cell * kd, vt, kd);
         } else {
             float *K32 = c->kc[il], *V32 = c->vc[il];
-            for (int d = 0; d < kd; d++) K32[(size_t)d * c->n_cells + cell] = kt[d];
+            for (int d = 0; d < kd; d++) K32[(size_t)d * n + cell] = kt[d];
             memcpy(V32 + cell * kd, vt, (size_t)kd * sizeof(float));
         }
     }
@@ -537,23 +585,58 @@ static mm_code check_batch(mm_ctx *c, const mm_batch *b, mm_err *e) {
     return MM_OK;
 }
 
-/* Gives each row a free cell (a row replaces an existing cell of its sequence at the same position). */
-static mm_code place_rows(mm_ctx *c, const mm_batch *b, mm_err *e) {
+/* Window set: frees the cells no row of this batch or a later one can see (a cell of s at
+ * p0 <= q - n_swa, q the batch's first position of s), and refuses a row whose window
+ * reaches a position already dropped (rows out of order without mm_ctx_clear). */
+static mm_code drop_out_of_window(mm_ctx *c, kv_cells *cs, const mm_batch *b, mm_err *e) {
+    const int n_swa = c->m->n_swa;
+    for (int i = 0; i < cs->n; i++) {
+        int s = cs->seq[i];
+        if (s < 0) continue;
+        int32_t qmin = INT32_MAX;
+        for (int t = 0; t < b->n; t++)
+            if (b->seq[t] == s && b->pos[t] < qmin) qmin = b->pos[t];
+        if (qmin != INT32_MAX && cs->pos[i] <= qmin - n_swa) {
+            if (cs->pos[i] > cs->dropped[s]) cs->dropped[s] = cs->pos[i];
+            cs->seq[i] = -1;
+        }
+    }
+    for (int t = 0; t < b->n; t++)
+        if (cs->dropped[b->seq[t]] >= 0 && cs->dropped[b->seq[t]] > b->pos[t] - n_swa) /* needs > pos - n_swa */
+            return mm_err_set(e, MM_EINVAL,
+                              "decode: row %d (sequence %d, position %d) needs sliding-window cells already "
+                              "dropped; clear the sequence before going back",
+                              t, b->seq[t], b->pos[t]);
+    return MM_OK;
+}
+
+/* Gives each row a free cell of the set (a row replaces an existing cell of its sequence at
+ * the same position). */
+static mm_code place_rows_in(mm_ctx *c, kv_cells *cs, const mm_batch *b, mm_err *e) {
+    mm_code rc;
+    if (cs->window && (rc = drop_out_of_window(c, cs, b, e))) return rc;
     int next = 0;
     for (int t = 0; t < b->n; t++) {
         int cell = -1;
-        for (int i = 0; i < c->n_cells; i++)
-            if (c->cell_seq[i] == b->seq[t] && c->cell_pos[i] == b->pos[t]) { cell = i; break; }
-        while (cell < 0 && next < c->n_cells) {
-            if (c->cell_seq[next] < 0) cell = next;
+        for (int i = 0; i < cs->n; i++)
+            if (cs->seq[i] == b->seq[t] && cs->pos[i] == b->pos[t]) { cell = i; break; }
+        while (cell < 0 && next < cs->n) {
+            if (cs->seq[next] < 0) cell = next;
             next++;
         }
-        if (cell < 0) return mm_err_set(e, MM_ELIMIT, "decode: KV cache full (%d cells)", c->n_cells);
-        c->cell_seq[cell] = b->seq[t];
-        c->cell_pos[cell] = b->pos[t];
-        c->row_cell[t] = cell;
+        if (cell < 0)
+            return mm_err_set(e, MM_ELIMIT, "decode: KV cache full (%d %scells)", cs->n, cs->window ? "window " : "");
+        cs->seq[cell] = b->seq[t];
+        cs->pos[cell] = b->pos[t];
+        cs->row_cell[t] = cell;
     }
     return MM_OK;
+}
+
+static mm_code place_rows(mm_ctx *c, const mm_batch *b, mm_err *e) {
+    mm_code rc = place_rows_in(c, &c->cells[0], b, e);
+    if (!rc && c->cells[1].n) rc = place_rows_in(c, &c->cells[1], b, e);
+    return rc;
 }
 
 mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) {
