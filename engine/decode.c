@@ -27,6 +27,7 @@ struct mm_ctx {
     void **kc, **vc;               /* per layer, NULL when shared; float or F16 (kv_f16) */
     int kv_f16;
     int32_t *cell_pos, *cell_seq;
+    int32_t *cell_media;           /* media span of each cell (-1: text), see mm_batch.media */
     /* scratch, n_batch rows each */
     float *x, *h, *q, *k, *v, *att, *o, *gate, *up, *f, *ple, *ple_tmp, *scores, *qk, *qh;
     float *moe_acc, *moe_in, *moe_rt, *moe_w;
@@ -74,6 +75,7 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
     }
     c->cell_pos = xcalloc((size_t)c->n_cells, sizeof(int32_t), &fail);
     c->cell_seq = xcalloc((size_t)c->n_cells, sizeof(int32_t), &fail);
+    c->cell_media = xcalloc((size_t)c->n_cells, sizeof(int32_t), &fail);
     size_t PL = (size_t)m->n_embd_ple * m->n_layer;
     c->x = xcalloc(B * E, 4, &fail);
     c->h = xcalloc(B * E, 4, &fail);
@@ -118,7 +120,7 @@ void mm_ctx_close(mm_ctx *c) {
         free(c->kc[il]);
         free(c->vc[il]);
     }
-    free(c->kc); free(c->vc); free(c->cell_pos); free(c->cell_seq);
+    free(c->kc); free(c->vc); free(c->cell_pos); free(c->cell_seq); free(c->cell_media);
     free(c->x); free(c->h); free(c->f); free(c->o); free(c->q); free(c->att); free(c->k); free(c->v);
     free(c->gate); free(c->up); free(c->ple); free(c->ple_tmp); free(c->scores); free(c->qk); free(c->qh); free(c->row_cell);
     free(c->moe_acc); free(c->moe_in); free(c->moe_rt); free(c->moe_w); free(c->moe_sel); free(c->moe_rows);
@@ -148,19 +150,27 @@ typedef struct attn_job {
     mm_ctx *c;
     const mm_layer *ly;
     const mm_batch *b;
+    const mm_batch_media *md;  /* NULL: text only */
     float scale;          /* on the scores (llama); 1 when Q was scaled */
 } attn_job;
 
-/* The visible cells of the query at (pos p1, seq s1): sc[cell] = 0 for visible, -inf
- * for masked; returns the span [*lo, *hi) of visible cells (empty when *hi <= *lo). */
-static void attn_mask(const mm_ctx *c, const mm_layer *ly, int32_t p1, int32_t s1, float *sc, int *lo, int *hi) {
+/* The visible cells of the query at (pos p1, seq s1, media span m1 or -1): sc[cell] = 0 for
+ * visible, -inf for masked; returns the span [*lo, *hi) of visible cells (empty when *hi <= *lo).
+ * A media row ignores causality towards the cells of its own span when the batch's rule says so
+ * for this layer (llama.cpp's non-causal media decode); the sliding window still applies. */
+static void attn_mask(const mm_ctx *c, const mm_layer *ly, const mm_batch *b, const mm_batch_media *md, int t,
+                      float *sc, int *lo, int *hi) {
     const int n_swa = c->m->n_swa, swa = ly->is_swa && n_swa > 0;
+    const int32_t p1 = b->pos[t], s1 = b->seq[t];
+    const int32_t m1 = md && (md->attn == MM_MEDIA_BIDIR_ALL || (md->attn == MM_MEDIA_BIDIR_SWA && ly->is_swa))
+                           ? md->media[t] : -1;
     *lo = c->n_cells, *hi = 0;
     for (int cell = 0; cell < c->n_cells; cell++) {
         int32_t p0 = c->cell_pos[cell];
         int out_of_window = swa && (c->m->swa_symmetric ? (p1 - p0 > n_swa / 2 || p0 - p1 > n_swa / 2)
                                                       : p1 - p0 >= n_swa);
-        if (c->cell_seq[cell] != s1 || (c->m->causal && p0 > p1) || out_of_window) {
+        int causal = c->m->causal && !(m1 >= 0 && c->cell_media[cell] == m1);
+        if (c->cell_seq[cell] != s1 || (causal && p0 > p1) || out_of_window) {
             sc[cell] = -INFINITY;
         } else {
             sc[cell] = 0; /* visible: filled from the scores */
@@ -185,7 +195,7 @@ static void attn_task(void *arg, int ith, int nth) {
      * G query heads of a KV head share its mask and read each K vector once */
     for (int64_t w = ith; w < (int64_t)j->b->n * Hkv; w += nth) {
         int t = (int)(w / Hkv), hk = (int)(w % Hkv), lo, hi;
-        attn_mask(c, ly, j->b->pos[t], j->b->seq[t], sc0, &lo, &hi);
+        attn_mask(c, ly, j->b, j->md, t, sc0, &lo, &hi);
         const float *qv[64];
         float *raw[64];
         for (int g = 0; g < G; g++) {
@@ -243,7 +253,8 @@ static mm_code check_f32(const mm_tensor *t, mm_err *e) {
 
 /* Q/K/V projections, norms, RoPE, cache write, attention, output projection:
  * c->o = attn_output @ attention(norm(x)). */
-static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_batch *b, mm_err *e) {
+static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_batch *b, const mm_batch_media *md,
+                               mm_err *e) {
     const mm_model *m = c->m;
     const int T = b->n, E = m->n_embd, hd = ly->head_dim, H = ly->n_head, Hkv = ly->n_head_kv;
     const int qd = hd * H, kd = hd * Hkv;
@@ -287,7 +298,7 @@ static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_b
             }
         }
     }
-    attn_job aj = {c, ly, b, m->scale_q ? 1.0f : m->attn_scale};
+    attn_job aj = {c, ly, b, md, m->scale_q ? 1.0f : m->attn_scale};
     mm_pool_run(c->pool, attn_task, &aj);
     if ((rc = mm(c, ly->wo, c->att, T, qd, c->o, E, e))) return rc;
     if (ly->post_attn_norm) norm_rows(c->o, c->o, ly->post_attn_norm, T, E, E, m->eps);
@@ -426,7 +437,7 @@ static mm_code check_batch(mm_ctx *c, const mm_batch *b, mm_err *e) {
 }
 
 /* Gives each row a free cell (a row replaces an existing cell of its sequence at the same position). */
-static mm_code place_rows(mm_ctx *c, const mm_batch *b, mm_err *e) {
+static mm_code place_rows(mm_ctx *c, const mm_batch *b, const mm_batch_media *md, mm_err *e) {
     int next = 0;
     for (int t = 0; t < b->n; t++) {
         int cell = -1;
@@ -439,16 +450,19 @@ static mm_code place_rows(mm_ctx *c, const mm_batch *b, mm_err *e) {
         if (cell < 0) return mm_err_set(e, MM_ELIMIT, "decode: KV cache full (%d cells)", c->n_cells);
         c->cell_seq[cell] = b->seq[t];
         c->cell_pos[cell] = b->pos[t];
+        c->cell_media[cell] = md && md->media[t] >= 0 ? md->media[t] : -1;
         c->row_cell[t] = cell;
     }
     return MM_OK;
 }
 
-mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) {
+mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) { return mm_decode_media(c, b, NULL, e); }
+
+mm_code mm_decode_media(mm_ctx *c, const mm_batch *b, const mm_batch_media *md, mm_err *e) {
     const mm_model *m = c->m;
     const int T = b->n, E = m->n_embd;
     mm_code rc;
-    if ((rc = check_batch(c, b, e)) || (rc = place_rows(c, b, e))) return rc;
+    if ((rc = check_batch(c, b, e)) || (rc = place_rows(c, b, md, e))) return rc;
     if ((rc = check_f32(m->output_norm, e))) return rc;
     /* input rows: token embeddings * embd_scale, or the given embeddings unscaled */
     for (int t = 0; t < T; t++) {
@@ -468,7 +482,7 @@ mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) {
         if ((rc = check_f32(ly->attn_norm, e)) || (rc = check_f32(ly->ffn_norm, e)) ||
             (rc = check_f32(ly->q_norm, e)) || (rc = check_f32(ly->post_attn_norm, e)))
             return rc;
-        if ((rc = attention_block(c, ly, il, b, e))) return rc;
+        if ((rc = attention_block(c, ly, il, b, md, e))) return rc;
         for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->o[i]; /* x = attn_out */
         if (ly->gate_inp) {
             if ((rc = moe_block(c, ly, c->x, T, c->o, e))) return rc;
