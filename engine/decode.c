@@ -36,6 +36,7 @@ typedef struct kv_cells {
     int n;
     int32_t *pos, *seq;            /* per cell; seq < 0: free */
     int32_t *row_cell;             /* [n_batch] the batch's row t -> its cell */
+    int32_t *media;                /* per cell: media span (mm_batch_media.media), -1 text */
     int32_t *dropped;              /* window set: [n_seq] highest position dropped, -1 none */
     int window;                    /* 1 for the window set */
 } kv_cells;
@@ -94,6 +95,7 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
         if (!cs->n) continue;
         cs->pos = xcalloc((size_t)cs->n, sizeof(int32_t), &fail);
         cs->seq = xcalloc((size_t)cs->n, sizeof(int32_t), &fail);
+        cs->media = xcalloc((size_t)cs->n, sizeof(int32_t), &fail);
         cs->row_cell = xcalloc((size_t)p->n_batch, sizeof(int32_t), &fail);
         cs->dropped = xcalloc((size_t)p->n_seq, sizeof(int32_t), &fail);
     }
@@ -156,7 +158,7 @@ void mm_ctx_close(mm_ctx *c) {
     }
     free(c->kc); free(c->vc);
     for (int k = 0; k < 2; k++) {
-        free(c->cells[k].pos); free(c->cells[k].seq); free(c->cells[k].row_cell); free(c->cells[k].dropped);
+        free(c->cells[k].pos); free(c->cells[k].seq); free(c->cells[k].media); free(c->cells[k].row_cell); free(c->cells[k].dropped);
     }
     free(c->x); free(c->h); free(c->f); free(c->o); free(c->q); free(c->att); free(c->k); free(c->v);
     free(c->gate); free(c->up); free(c->ple); free(c->ple_tmp); free(c->scores); free(c->qk); free(c->qh);
@@ -192,20 +194,28 @@ typedef struct attn_job {
     mm_ctx *c;
     const mm_layer *ly;
     const mm_batch *b;
+    const mm_batch_media *md;  /* NULL: text only */
     float scale;          /* on the scores (llama); 1 when Q was scaled */
 } attn_job;
 
-/* The visible cells of the query at (pos p1, seq s1): sc[cell] = 0 for visible, -inf
- * for masked; returns the span [*lo, *hi) of visible cells (empty when *hi <= *lo). */
-static void attn_mask(const mm_ctx *c, const kv_cells *cs, const mm_layer *ly, int32_t p1, int32_t s1, float *sc,
-                      int *lo, int *hi) {
+/* The visible cells of the query row t (pos p1, seq s1, media span m1 or -1) in set cs:
+ * sc[cell] = 0 for visible, -inf for masked; returns the span [*lo, *hi) of visible cells
+ * (empty when *hi <= *lo).  A media row ignores causality towards the cells of its own span
+ * when the batch's rule says so for this layer (llama.cpp's non-causal media decode); the
+ * sliding window still applies. */
+static void attn_mask(const mm_ctx *c, const kv_cells *cs, const mm_layer *ly, const mm_batch *b,
+                      const mm_batch_media *md, int t, float *sc, int *lo, int *hi) {
     const int n_swa = c->m->n_swa, swa = ly->is_swa && n_swa > 0;
+    const int32_t p1 = b->pos[t], s1 = b->seq[t];
+    const int32_t m1 = md && (md->attn == MM_MEDIA_BIDIR_ALL || (md->attn == MM_MEDIA_BIDIR_SWA && ly->is_swa))
+                           ? md->media[t] : -1;
     *lo = cs->n, *hi = 0;
     for (int cell = 0; cell < cs->n; cell++) {
         int32_t p0 = cs->pos[cell];
         int out_of_window = swa && (c->m->swa_symmetric ? (p1 - p0 > n_swa / 2 || p0 - p1 > n_swa / 2)
                                                       : p1 - p0 >= n_swa);
-        if (cs->seq[cell] != s1 || (c->m->causal && p0 > p1) || out_of_window) {
+        int causal = c->m->causal && !(m1 >= 0 && cs->media[cell] == m1);
+        if (cs->seq[cell] != s1 || (causal && p0 > p1) || out_of_window) {
             sc[cell] = -INFINITY;
         } else {
             sc[cell] = 0; /* visible: filled from the scores */
@@ -233,7 +243,7 @@ static void attn_task(void *arg, int64_t w0, int64_t w1, int ith) {
      * of a KV head share its mask and read each K vector once. */
     for (int64_t w = w0; w < w1; w++) {
         int t = j->b->n - 1 - (int)(w / Hkv), hk = (int)(w % Hkv), lo, hi;
-        attn_mask(c, cs, ly, j->b->pos[t], j->b->seq[t], sc0, &lo, &hi);
+        attn_mask(c, cs, ly, j->b, j->md, t, sc0, &lo, &hi);
         const float *qv[64];
         float *raw[64];
         for (int g = 0; g < G; g++) {
@@ -411,7 +421,8 @@ static void kv_prep(mm_ctx *c, const void *job, int t0, int t1) {
 
 /* Q/K/V projections, norms, RoPE, cache write, attention, output projection:
  * c->o = attn_output @ attention(norm(x)). */
-static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_batch *b, mm_err *e) {
+static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_batch *b, const mm_batch_media *md,
+                               mm_err *e) {
     const mm_model *m = c->m;
     const int T = b->n, E = m->n_embd, hd = ly->head_dim, H = ly->n_head, Hkv = ly->n_head_kv;
     const int qd = hd * H, kd = hd * Hkv;
@@ -430,7 +441,7 @@ static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_b
         }
         par_rows(c, T, kv_prep, &qj);
     }
-    attn_job aj = {c, ly, b, m->scale_q ? 1.0f : m->attn_scale};
+    attn_job aj = {c, ly, b, md, m->scale_q ? 1.0f : m->attn_scale};
     mm_pool_for(c->pool, (int64_t)T * Hkv, attn_task, &aj);
     if ((rc = mm(c, ly->wo, c->att, T, qd, c->o, E, e))) return rc;
     if (ly->post_attn_norm) norm_rows(c, c->o, c->o, ly->post_attn_norm, T, E, E, m->eps);
@@ -612,7 +623,7 @@ static mm_code drop_out_of_window(mm_ctx *c, kv_cells *cs, const mm_batch *b, mm
 
 /* Gives each row a free cell of the set (a row replaces an existing cell of its sequence at
  * the same position). */
-static mm_code place_rows_in(mm_ctx *c, kv_cells *cs, const mm_batch *b, mm_err *e) {
+static mm_code place_rows_in(mm_ctx *c, kv_cells *cs, const mm_batch *b, const mm_batch_media *md, mm_err *e) {
     mm_code rc;
     if (cs->window && (rc = drop_out_of_window(c, cs, b, e))) return rc;
     int next = 0;
@@ -628,22 +639,25 @@ static mm_code place_rows_in(mm_ctx *c, kv_cells *cs, const mm_batch *b, mm_err 
             return mm_err_set(e, MM_ELIMIT, "decode: KV cache full (%d %scells)", cs->n, cs->window ? "window " : "");
         cs->seq[cell] = b->seq[t];
         cs->pos[cell] = b->pos[t];
+        cs->media[cell] = md && md->media[t] >= 0 ? md->media[t] : -1;
         cs->row_cell[t] = cell;
     }
     return MM_OK;
 }
 
-static mm_code place_rows(mm_ctx *c, const mm_batch *b, mm_err *e) {
-    mm_code rc = place_rows_in(c, &c->cells[0], b, e);
-    if (!rc && c->cells[1].n) rc = place_rows_in(c, &c->cells[1], b, e);
+static mm_code place_rows(mm_ctx *c, const mm_batch *b, const mm_batch_media *md, mm_err *e) {
+    mm_code rc = place_rows_in(c, &c->cells[0], b, md, e);
+    if (!rc && c->cells[1].n) rc = place_rows_in(c, &c->cells[1], b, md, e);
     return rc;
 }
 
-mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) {
+mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) { return mm_decode_media(c, b, NULL, e); }
+
+mm_code mm_decode_media(mm_ctx *c, const mm_batch *b, const mm_batch_media *md, mm_err *e) {
     const mm_model *m = c->m;
     const int T = b->n, E = m->n_embd;
     mm_code rc;
-    if ((rc = check_batch(c, b, e)) || (rc = place_rows(c, b, e))) return rc;
+    if ((rc = check_batch(c, b, e)) || (rc = place_rows(c, b, md, e))) return rc;
     if ((rc = check_f32(m->output_norm, e))) return rc;
     /* input rows: token embeddings * embd_scale, or the given embeddings unscaled */
     for (int t = 0; t < T; t++) {
@@ -663,7 +677,7 @@ mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e) {
         if ((rc = check_f32(ly->attn_norm, e)) || (rc = check_f32(ly->ffn_norm, e)) ||
             (rc = check_f32(ly->q_norm, e)) || (rc = check_f32(ly->post_attn_norm, e)))
             return rc;
-        if ((rc = attention_block(c, ly, il, b, e))) return rc;
+        if ((rc = attention_block(c, ly, il, b, md, e))) return rc;
         add_rows(c, c->x, c->o, T, E); /* x = attn_out */
         if (ly->gate_inp) {
             if ((rc = moe_block(c, ly, c->x, T, c->o, e))) return rc;

@@ -416,6 +416,14 @@ void mm_ctx_close(mm_ctx *c);
 /* Forgets every cell of sequence seq (or of all sequences when seq < 0). */
 void mm_ctx_clear(mm_ctx *c, int seq);
 
+/* How the rows of one media span (an image's soft tokens) attend to each other (spec §3.2,
+ * llama.cpp's mtmd_decode_use_non_causal + the text model's non_causal_type). */
+typedef enum mm_media_attn {
+    MM_MEDIA_CAUSAL = 0,     /* like text (E2B/E4B images, audio) */
+    MM_MEDIA_BIDIR_ALL = 1,  /* rows of a span see each other in every layer (Gemma 3) */
+    MM_MEDIA_BIDIR_SWA = 2   /* ... in the sliding-window layers only (other Gemma 4 sizes) */
+} mm_media_attn;
+
 typedef struct mm_batch {
     int n;                    /* rows */
     const int32_t *token;     /* [n] token ids, or NULL when embd is given */
@@ -425,9 +433,19 @@ typedef struct mm_batch {
     const int8_t *logits;     /* [n] 1: compute this row's logits */
 } mm_batch;
 
+/* Media spans of a batch (mm_decode_media): media[t] >= 0 names the span row t belongs to
+ * (-1: text).  Cells remember their span, so rows of one sequence with the same span id ignore
+ * causality between them (never the sliding window) in the layers attn says. */
+typedef struct mm_batch_media {
+    const int32_t *media;     /* [n] */
+    mm_media_attn attn;
+} mm_batch_media;
+
 /* Runs the rows through the decoder, appending their K/V to the cache.
  * Rows of a sequence must come in increasing position order. */
 mm_code mm_decode(mm_ctx *c, const mm_batch *b, mm_err *e);
+/* mm_decode with media spans (NULL md: exactly mm_decode). */
+mm_code mm_decode_media(mm_ctx *c, const mm_batch *b, const mm_batch_media *md, mm_err *e);
 /* Logits of the i-th row that asked for them in the last mm_decode (n_vocab floats). */
 const float *mm_ctx_logits(const mm_ctx *c, int i);
 
@@ -469,5 +487,67 @@ typedef struct mm_chat_msg { const char *role, *content; } mm_chat_msg; /* syste
 /* The model's chat format for msgs (malloc'd in *out), thinking off unless asked. */
 mm_code mm_chat_format(const mm_model *m, const mm_chat_msg *msgs, int n, int add_generation_prompt,
                        int thinking, char **out, mm_err *e);
+
+/* ======================================================================
+ * Multimodal projectors (mmproj.c, vision.c) — llama.cpp's "clip" GGUF files
+ * (general.architecture = "clip"): a vision tower and/or an audio tower that turn
+ * media into soft tokens of the text model's width (spec §4, §5, §7.2).
+ *
+ * Projector types: gemma4v (Gemma 4 vision), gemma3 (SigLIP + Gemma 3 projector),
+ * gemma4a (Gemma 4 audio; recorded, its tower is not loaded yet).  One file may hold
+ * a vision and an audio tower (clip.has_vision_encoder / clip.has_audio_encoder with
+ * clip.vision.projector_type / clip.audio.projector_type), the legacy key
+ * clip.projector_type names the type of a single-tower file.  Every key and tensor
+ * the tower reads is checked at open (errors name it); nothing crashes on a hostile file.
+ * The towers take the preprocessed float picture (decoders/ makes it); engine/ does
+ * not decode images.
+ * ====================================================================== */
+
+typedef enum mm_proj_type {
+    MM_PROJ_NONE = 0,
+    MM_PROJ_GEMMA3,       /* "gemma3" */
+    MM_PROJ_GEMMA4V,      /* "gemma4v" */
+    MM_PROJ_GEMMA4A       /* "gemma4a" (audio) */
+} mm_proj_type;
+
+const char *mm_proj_type_name(mm_proj_type t); /* "gemma4v", ... "none" */
+
+typedef struct mm_mmproj mm_mmproj;
+
+/* What a caller needs to preprocess an image for the vision tower. */
+typedef struct mm_vision_hparams {
+    mm_proj_type type;     /* MM_PROJ_NONE when the file has no vision tower */
+    int image_size;        /* clip.vision.image_size (gemma3: the fixed square side) */
+    int patch_size;        /* clip.vision.patch_size */
+    int n_merge;           /* pooling kernel: clip.vision.projector.scale_factor, else 3 (gemma4v) / 4 (gemma3) */
+    int n_embd;            /* tower width */
+    int n_head, n_layer, n_ff;
+    int n_pos;             /* gemma4v: entries per position table; gemma3: learned positions */
+    int proj_dim;          /* clip.vision.projection_dim = the text model's n_embd */
+    float eps;
+    float mean[3], std[3]; /* clip.vision.image_mean / image_std */
+} mm_vision_hparams;
+
+mm_code mm_mmproj_open(const char *path, mm_mmproj **out, mm_err *e);
+/* The same over a caller's buffer (borrowed: it must outlive the handle). */
+mm_code mm_mmproj_open_memory(const void *data, size_t size, const char *label, mm_mmproj **out, mm_err *e);
+void mm_mmproj_close(mm_mmproj *p);
+const mm_vision_hparams *mm_mmproj_vision(const mm_mmproj *p);
+mm_proj_type mm_mmproj_audio_type(const mm_mmproj *p); /* MM_PROJ_NONE without an audio tower */
+const mm_gguf *mm_mmproj_gguf(const mm_mmproj *p);
+
+/* Soft tokens for a w x h picture (a multiple of patch*merge, or image_size for gemma3). */
+int mm_vision_n_tokens(const mm_mmproj *p, int w, int h);
+/* Runs the vision tower on img (planar [3][h][w] floats, as decoders' mm_vision_input holds
+ * them: (u8/255 - mean)/std) and writes mm_vision_n_tokens() rows of proj_dim floats to out.
+ * MM_EINVAL for a size the tower cannot take (not a whole number of pooled patches, a
+ * patch grid larger than the position table, gemma3 not image_size square). */
+mm_code mm_vision_encode(const mm_mmproj *p, const float *img, int w, int h, int n_threads, float *out,
+                         mm_err *e);
+
+/* How the text model m decodes the soft tokens of projector type t (spec §3.2): Gemma 3
+ * bidirectional in every layer; gemma4v causal when m's n_embd is 1536 or 2560 (E2B/E4B),
+ * otherwise bidirectional in the sliding layers only; audio causal. */
+mm_media_attn mm_model_media_attn(const mm_model *m, mm_proj_type t);
 
 #endif

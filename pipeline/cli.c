@@ -27,7 +27,7 @@ void cli_error(const char *fmt, ...) {
 enum {
     O_DB = 1000, O_CONFIG, O_SYNC, O_LEASE, O_HEARTBEAT, O_BACKOFF, O_BACKOFF_CAP, O_MAX_ATTEMPTS,
     O_MAX_CRASHES, O_PRIORITY, O_FOLLOW, O_FORCE, O_QUIET, O_JSON, O_FAILED, O_THROTTLE, O_STATE,
-    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE, O_AUDIO
+    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE, O_AUDIO, O_IMAGE
 };
 
 static const struct option all_opts[] = {
@@ -76,6 +76,7 @@ static const struct option all_opts[] = {
     {"tg", required_argument, 0, O_TG},
     {"kv-type", required_argument, 0, O_KVTYPE},
     {"audio", required_argument, 0, O_AUDIO},
+    {"image", required_argument, 0, O_IMAGE},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -156,6 +157,13 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case O_BASELINE: c->baseline = v; return 0;
     case 'm': c->model = v; return 0;
     case O_MMPROJ: c->mmproj = v; return 0;
+    case O_IMAGE:
+        if (c->n_images == (int)(sizeof c->images / sizeof c->images[0])) {
+            cli_error("%s: at most %d --image files", c->cmd, c->n_images);
+            return EXIT_USAGE;
+        }
+        c->images[c->n_images++] = v;
+        return 0;
     case 't': return parse_int(c->cmd, name, v, 1, 1024, &c->threads);
     case 'n': return parse_int(c->cmd, name, v, -1, 1 << 24, &c->n_predict);
     case O_JOBS: return parse_int(c->cmd, name, v, 1, 10000000, &c->bench_jobs);

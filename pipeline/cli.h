@@ -41,6 +41,8 @@ typedef struct cli {
     int bench_pp, bench_tg;       /* bench -m: --pp, --tg */
     int kv_f32;                   /* --kv-type f32 (default f16 for generate / bench) */
     const char *audio;            /* --audio FILE (bench decode) */
+    const char *images[16];       /* --image FILE, repeatable (generate) */
+    int n_images;
     char **args;                  /* positional arguments */
     int nargs;
 } cli;

@@ -6,6 +6,8 @@
  * ../shared/tools/compare_fixtures.py to judge.
  *   text:     prompt_tokens, prompt_logits [T, V], greedy {n, tokens, logits [n-1, V]}
  *   tokenize: tokenize [{text, special, add_bos, ids}]
+ *   image:    prompt_tokens (media chunks as {"media": i, "n_tokens": k}), media_embd per image
+ *             [n_tokens, n_embd], last_logits [V] after the whole multimodal prompt
  *   --hidden: the hidden tensors the case names (inp_scaled, l_out-N, result_norm,
  *             inp_per_layer) for the prompt, shape [1, 1, T, width]
  * Paths inside a case are relative to the pack root (the folder above cases/).
@@ -20,11 +22,11 @@
 #include <sys/stat.h>
 
 #include "engine.h"
-#include "engine.h"
+#include "multimodal.h"
 
 static const char *const eval_help =
     "usage: mmpipe eval --case PACK/cases/NAME.json --out DIR [--hidden] [-t N]\n"
-    "Runs one fixture case (text, tokenize) and writes DIR/result.json plus float32 arrays.\n";
+    "Runs one fixture case (text, tokenize, embed, image) and writes DIR/result.json plus float32 arrays.\n";
 
 static int write_f32(const char *dir, const char *name, const float *d, size_t n) {
     char *p = mm_asprintf("%s/%s", dir, name);
@@ -235,6 +237,82 @@ out:
     return rc;
 }
 
+static int eval_image(const char *pack, cJSON *cs, const char *outdir, int threads, cJSON *res) {
+    const char *model = cJSON_GetStringValue(cJSON_GetObjectItem(cs, "model"));
+    const char *mmproj = cJSON_GetStringValue(cJSON_GetObjectItem(cs, "mmproj"));
+    const char *prompt = cJSON_GetStringValue(cJSON_GetObjectItem(cs, "prompt"));
+    cJSON *media = cJSON_GetObjectItem(cs, "media");
+    if (!model || !mmproj || !prompt || !cJSON_IsArray(media)) {
+        cli_error("eval: image case without model, mmproj, prompt or media");
+        return EXIT_FATAL;
+    }
+    int n_img = cJSON_GetArraySize(media), rc = EXIT_FATAL;
+    char *mpath = mm_asprintf("%s/%s", pack, model), *ppath = mm_asprintf("%s/%s", pack, mmproj);
+    char **imgs = calloc((size_t)n_img + 1, sizeof *imgs);
+    mm_model *m = NULL;
+    mm_tokenizer *tok = NULL;
+    mm_mmproj *proj = NULL;
+    mm_ctx *ctx = NULL;
+    mmp_prompt pr = {0};
+    float *last = NULL;
+    mm_err e;
+    for (int i = 0; imgs && i < n_img; i++) {
+        const char *f = cJSON_GetStringValue(cJSON_GetArrayItem(media, i));
+        imgs[i] = f ? mm_asprintf("%s/%s", pack, f) : NULL;
+        if (!imgs[i]) {
+            cli_error("eval: media entry %d is not a path", i);
+            goto out;
+        }
+    }
+    if (!imgs || mm_model_open(mpath, &m, &e) != MM_OK || mm_tokenizer_open(mm_model_gguf(m), &tok, &e) != MM_OK ||
+        mm_mmproj_open(ppath, &proj, &e) != MM_OK ||
+        mmp_prompt_build(tok, proj, prompt, cJSON_IsTrue(cJSON_GetObjectItem(cs, "add_bos")),
+                         cJSON_IsTrue(cJSON_GetObjectItem(cs, "special")), (const char *const *)imgs, n_img, threads,
+                         &pr, &e) != MM_OK) {
+        cli_error("eval: %s", imgs ? e.msg : "out of memory");
+        goto out;
+    }
+    const int V = mm_model_n_vocab(m), E = mm_model_n_embd(m);
+    mm_ctx_params cp = {(int)pr.n_pos + 1, mmp_prompt_max_run(&pr), 1, threads, 0}; /* precise: F32 cache */
+    if (!(last = malloc((size_t)V * sizeof(float))) || mm_ctx_open(m, &cp, &ctx, &e) != MM_OK ||
+        mmp_prompt_decode(ctx, m, proj, &pr, last, &e) != MM_OK) {
+        cli_error("eval: %s", last ? e.msg : "out of memory");
+        goto out;
+    }
+    cJSON *pt = cJSON_AddArrayToObject(res, "prompt_tokens"), *me = cJSON_AddArrayToObject(res, "media_embd");
+    for (size_t i = 0; i < pr.n; i++) {
+        if (pr.items[i].media < 0) {
+            cJSON_AddItemToArray(pt, cJSON_CreateNumber(pr.items[i].token));
+            continue;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "media", pr.items[i].media);
+        cJSON_AddNumberToObject(o, "n_tokens", pr.items[i].n_tokens);
+        cJSON_AddItemToArray(pt, o);
+    }
+    for (int i = 0; i < pr.n_media; i++) {
+        char file[48];
+        snprintf(file, sizeof file, "media%d.f32", i);
+        if (write_f32(outdir, file, pr.media[i].embd, (size_t)pr.media[i].n_tokens * E)) goto out;
+        cJSON_AddItemToArray(me, array_spec(file, pr.media[i].n_tokens, E, 0));
+    }
+    if (write_f32(outdir, "last_logits.f32", last, (size_t)V)) goto out;
+    cJSON_AddItemToObject(res, "last_logits", array_spec("last_logits.f32", -1, V, 0));
+    rc = EXIT_OK;
+out:
+    for (int i = 0; imgs && i < n_img; i++) free(imgs[i]);
+    free(imgs);
+    free(last);
+    free(mpath);
+    free(ppath);
+    mmp_prompt_free(&pr);
+    mm_ctx_close(ctx);
+    mm_mmproj_close(proj);
+    mm_tokenizer_close(tok);
+    mm_model_close(m);
+    return rc;
+}
+
 static int eval_tokenize(const char *pack, cJSON *cs, cJSON *res) {
     const char *model = cJSON_GetStringValue(cJSON_GetObjectItem(cs, "model"));
     char *mpath = model ? mm_asprintf("%s/%s", pack, model) : NULL;
@@ -318,6 +396,7 @@ int cmd_eval(int argc, char **argv) {
     if (kind && !strcmp(kind, "text")) rc = eval_text(pack, cs, c.out, threads, c.hidden, res);
     else if (kind && !strcmp(kind, "tokenize")) rc = eval_tokenize(pack, cs, res);
     else if (kind && !strcmp(kind, "embed")) rc = eval_embed(pack, cs, c.out, threads, res);
+    else if (kind && !strcmp(kind, "image")) rc = eval_image(pack, cs, c.out, threads, res);
     else {
         cli_error("%s: case kind '%s' is not supported yet", c.case_path, kind ? kind : "?");
         rc = EXIT_FATAL;

@@ -10,18 +10,22 @@
 #include <string.h>
 
 #include "engine.h"
+#include "multimodal.h"
 
 static const char *const model_help =
     "usage: mmpipe generate -m MODEL.gguf -p TEXT [-n N] [--chat] [--temp T] [--top-k K] [--top-p P]\n"
     "                       [--min-p P] [--repeat-penalty R] [--seed S] [-t THREADS] [--kv-type f16|f32]\n"
+    "                       [--mmproj MMPROJ.gguf --image FILE [--image FILE ...]]\n"
     "       mmpipe tokenize -m MODEL.gguf -p TEXT [--json] [--no-bos] [--no-special]\n"
     "       mmpipe model-info MODEL.gguf [--json]\n"
     "       mmpipe embed -m EMBED.gguf -p TEXT [--json]\n"
     "generate streams the completion of the raw prompt to stdout (--chat wraps it as one user\n"
     "turn in the model's chat format; greedy with --temp 0); it stops at the model's end of\n"
-    "generation or after -n tokens (default 256).\n";
+    "generation or after -n tokens (default 256).  Each --image goes where the prompt has a\n"
+    "<__media__> marker (in order); without markers the images come before the text.\n";
 
 #define MODEL_OPTS "model,prompt,threads,n-predict,json,quiet,chat,temp,top-k,top-p,min-p,repeat-penalty,seed,no-bos,no-special,kv-type"
+#define GENERATE_OPTS MODEL_OPTS ",mmproj,image"
 
 static int need(const cli *c, const char *what, const char *v) {
     if (v) return 0;
@@ -161,9 +165,49 @@ int cmd_model_info(int argc, char **argv) {
     return EXIT_OK;
 }
 
+/* generate with images: the prompt (markers, or the images in front of the text) built and
+ * decoded the mtmd way; *hist gets the prompt's text tokens (for the repeat penalty), the context
+ * holds the whole prompt and *n_ctx = its positions + n_predict + 1. */
+static mm_code generate_media_prefill(const cli *c, loaded *L, const char *text, int add_bos, int n_predict,
+                                      mm_ctx **ctx, int32_t **hist, int *nh, int *n_ctx, mm_err *e) {
+    mm_mmproj *proj = NULL;
+    mmp_prompt pr = {0};
+    char *withm = NULL;
+    const int threads = c->threads > 0 ? c->threads : 1;
+    mm_code rc = mm_mmproj_open(c->mmproj, &proj, e);
+    if (!rc && !strstr(text, MMP_MEDIA_MARKER)) { /* no markers: the images first, then the text */
+        size_t ml = strlen(MMP_MEDIA_MARKER), tl = strlen(text);
+        withm = malloc(ml * (size_t)c->n_images + tl + 1);
+        if (!withm) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+        for (int i = 0; withm && i < c->n_images; i++) memcpy(withm + ml * (size_t)i, MMP_MEDIA_MARKER, ml);
+        if (withm) memcpy(withm + ml * (size_t)c->n_images, text, tl + 1);
+        /* a chat prompt keeps its leading <bos> text first */
+        if (withm && !add_bos && !strncmp(text, "<bos>", 5)) {
+            memcpy(withm, "<bos>", 5);
+            for (int i = 0; i < c->n_images; i++) memcpy(withm + 5 + ml * (size_t)i, MMP_MEDIA_MARKER, ml);
+        }
+        text = withm;
+    }
+    if (!rc) rc = mmp_prompt_build(L->tok, proj, text, add_bos, 1, c->images, c->n_images, threads, &pr, e);
+    if (!rc) {
+        *n_ctx = (int)pr.n_pos + n_predict + 1;
+        mm_ctx_params cp = {*n_ctx, mmp_prompt_max_run(&pr), 1, threads, !c->kv_f32};
+        if (!(*hist = malloc((size_t)*n_ctx * sizeof **hist))) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+        if (!rc) rc = mm_ctx_open(L->m, &cp, ctx, e);
+        if (!rc) rc = mmp_prompt_decode(*ctx, L->m, proj, &pr, NULL, e);
+        *nh = 0;
+        for (size_t i = 0; !rc && i < pr.n; i++)
+            if (pr.items[i].media < 0) (*hist)[(*nh)++] = pr.items[i].token;
+    }
+    mmp_prompt_free(&pr);
+    mm_mmproj_close(proj);
+    free(withm);
+    return rc;
+}
+
 int cmd_generate(int argc, char **argv) {
     cli c;
-    int rc = cli_parse(&c, "generate", MODEL_OPTS, argc, argv);
+    int rc = cli_parse(&c, "generate", GENERATE_OPTS, argc, argv);
     if (rc) return rc < 0 ? (fputs(model_help, stdout), EXIT_OK) : rc;
     if ((rc = need(&c, "-m MODEL", c.model)) || (rc = need(&c, "-p TEXT", c.prompt))) return rc;
     loaded L;
@@ -186,16 +230,49 @@ int cmd_generate(int argc, char **argv) {
         add_bos = 0; /* the formatted text starts with <bos> */
     }
     const char *p = text ? text : c.prompt;
-    if (mm_tokenize(L.tok, p, strlen(p), add_bos, 1, &ids, &n, &e) != MM_OK) {
-        cli_error("%s", e.msg);
-        goto out;
-    }
-    int n_predict = c.n_predict >= 0 ? c.n_predict : 256;
-    int n_ctx = (int)n + n_predict + 1;
-    mm_ctx_params cp = {n_ctx, (int)n > 0 ? (int)n : 1, 1, c.threads > 0 ? c.threads : 1, !c.kv_f32};
-    if (n == 0 || mm_ctx_open(L.m, &cp, &ctx, &e) != MM_OK) {
-        cli_error("%s", n == 0 ? "generate: empty prompt" : e.msg);
-        goto out;
+    int n_predict = c.n_predict >= 0 ? c.n_predict : 256, n_ctx, nh = 0;
+    if (c.n_images) {
+        if (!c.mmproj) {
+            cli_error("generate: --image needs --mmproj");
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        if (generate_media_prefill(&c, &L, p, add_bos, n_predict, &ctx, &hist, &nh, &n_ctx, &e) != MM_OK) {
+            cli_error("%s", e.msg);
+            goto out;
+        }
+    } else {
+        if (mm_tokenize(L.tok, p, strlen(p), add_bos, 1, &ids, &n, &e) != MM_OK) {
+            cli_error("%s", e.msg);
+            goto out;
+        }
+        n_ctx = (int)n + n_predict + 1;
+        mm_ctx_params cp = {n_ctx, (int)n > 0 ? (int)n : 1, 1, c.threads > 0 ? c.threads : 1, !c.kv_f32};
+        if (n == 0 || mm_ctx_open(L.m, &cp, &ctx, &e) != MM_OK) {
+            cli_error("%s", n == 0 ? "generate: empty prompt" : e.msg);
+            goto out;
+        }
+        hist = malloc((size_t)n_ctx * sizeof *hist);
+        int32_t *pos = malloc(n * sizeof *pos), *seq = calloc(n, sizeof *seq);
+        int8_t *want = calloc(n, 1);
+        if (!hist || !pos || !seq || !want) {
+            free(pos); free(seq); free(want);
+            cli_error("out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            pos[i] = (int32_t)i;
+            hist[i] = ids[i];
+        }
+        want[n - 1] = 1;
+        mm_batch b = {(int)n, ids, NULL, pos, seq, want};
+        mm_code code = mm_decode(ctx, &b, &e);
+        free(pos); free(seq); free(want);
+        if (code != MM_OK) {
+            cli_error("%s", e.msg);
+            goto out;
+        }
+        nh = (int)n;
     }
     mm_sampler_params sp;
     mm_sampler_params_default(&sp);
@@ -205,28 +282,12 @@ int cmd_generate(int argc, char **argv) {
     if (c.min_p >= 0) sp.min_p = c.min_p;
     if (c.repeat_penalty > 0) sp.repeat_penalty = c.repeat_penalty;
     if (c.seed_set) sp.seed = (uint64_t)c.seed;
-    smp = mm_sampler_open(&sp, mm_model_n_vocab(L.m));
-    hist = malloc((size_t)n_ctx * sizeof *hist);
-    int32_t *pos = malloc(n * sizeof *pos), *seq = calloc(n, sizeof *seq);
-    int8_t *want = calloc(n, 1);
-    if (!smp || !hist || !pos || !seq || !want) {
-        free(pos); free(seq); free(want);
+    if (!(smp = mm_sampler_open(&sp, mm_model_n_vocab(L.m)))) {
         cli_error("out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        pos[i] = (int32_t)i;
-        hist[i] = ids[i];
-    }
-    want[n - 1] = 1;
-    mm_batch b = {(int)n, ids, NULL, pos, seq, want};
-    mm_code code = mm_decode(ctx, &b, &e);
-    free(pos); free(seq); free(want);
-    if (code != MM_OK) {
-        cli_error("%s", e.msg);
-        goto out;
-    }
-    int nh = (int)n;
+    int32_t next_pos = nh; /* text path: positions = tokens; media path: set below */
+    if (c.n_images) next_pos = n_ctx - n_predict - 1;
     for (int i = 0; i < n_predict; i++) {
         int32_t t = mm_sample(smp, mm_ctx_logits(ctx, 0), hist, nh);
         if (mm_token_is_eog(L.tok, t)) break;
@@ -234,7 +295,7 @@ int cmd_generate(int argc, char **argv) {
         fwrite(piece.p, 1, piece.n, stdout);
         fflush(stdout);
         hist[nh++] = t;
-        int32_t ps = nh - 1, sq = 0;
+        int32_t ps = next_pos++, sq = 0;
         int8_t one = 1;
         mm_batch b1 = {1, &t, NULL, &ps, &sq, &one};
         if (i + 1 < n_predict && mm_decode(ctx, &b1, &e) != MM_OK) {

@@ -24,6 +24,16 @@ b=$("$MM" generate -m "$F/llama-f32.gguf" -p "Hello world! The quick brown fox j
 [ -n "$a" ] || fail "generate printed nothing"
 "$MM" generate -m "$F/gemma4-e2b-q8_0.gguf" --chat -p "Hi" -n 4 --seed 7 > /dev/null || fail "generate --chat exited $?"
 
+# generate with images: deterministic, images without a marker go before the text, and
+# --image needs --mmproj (usage error)
+IMG=$PACK/media/test_image.png
+a=$("$MM" generate -m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4v-f32.gguf" --image "$IMG" -p "Describe this image." -n 6 --temp 0) || fail "generate --image exited $?"
+b=$("$MM" generate -m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4v-f32.gguf" --image "$IMG" -p "<__media__>Describe this image." -n 6 --temp 0 -t 2) || fail "generate --image (marker) exited $?"
+[ -n "$a" ] && [ "$a" = "$b" ] || fail "generate --image: no marker ($a) != marker first ($b)"
+"$MM" generate -m "$F/gemma3-f32.gguf" --mmproj "$F/mmproj-gemma3-f32.gguf" --image "$IMG" --image "$IMG" --chat -p "<__media__> and <__media__>?" -n 4 --temp 0 > /dev/null || fail "generate two images --chat exited $?"
+"$MM" generate -m "$F/gemma3-f32.gguf" --mmproj "$F/mmproj-gemma3-f32.gguf" --image "$IMG" -p "<__media__> <__media__>" -n 2 > /dev/null 2>&1 && fail "two markers for one image accepted"
+"$MM" generate -m "$F/gemma3-f32.gguf" --image "$IMG" -p "x" -n 2 > /dev/null 2>&1; [ $? = 2 ] || fail "--image without --mmproj: not a usage error"
+
 # model-info
 "$MM" model-info "$F/gemma4-e2b-q4_k.gguf" --json > info.json || fail "model-info exited $?"
 $PY - <<'PY' || fail "model-info --json content"
