@@ -428,21 +428,28 @@ static mm_code attention_block(mm_ctx *c, const mm_layer *ly, int il, const mm_b
     const int qd = hd * H, kd = hd * Hkv;
     mm_code rc;
     norm_rows(c, c->h, c->x, ly->attn_norm, T, E, E, m->eps);
+    hook(c, "attn_norm", il, c->h, T, E);
     if ((rc = mm(c, ly->wq, c->h, T, E, c->q, qd, e))) return rc;
+    hook(c, "Qcur", il, c->q, T, qd);
     const float *ff = !ly->is_swa ? m->rope_freqs_f32 : NULL;
     qkv_job qj = {ly, il, b, ff};
     par_rows(c, T, q_prep, &qj);
     if (ly->kv_src == il) {
         if ((rc = mm(c, ly->wk, c->h, T, E, c->k, kd, e))) return rc;
+        hook(c, "Kcur", il, c->k, T, kd);
         if (ly->wv) {
             if ((rc = mm(c, ly->wv, c->h, T, E, c->v, kd, e))) return rc;
         } else {
             memcpy(c->v, c->k, (size_t)T * kd * sizeof(float)); /* V = K projection (before norm / rope) */
         }
         par_rows(c, T, kv_prep, &qj);
+        hook(c, "Kcur_pos", il, c->k, T, kd);
+        hook(c, "Vcur_normed", il, c->v, T, kd);
     }
+    hook(c, "Qcur_pos", il, c->q, T, qd);
     attn_job aj = {c, ly, b, md, m->scale_q ? 1.0f : m->attn_scale};
     mm_pool_for(c->pool, (int64_t)T * Hkv, attn_task, &aj);
+    hook(c, "kqv_out", il, c->att, T, qd);
     if ((rc = mm(c, ly->wo, c->att, T, qd, c->o, E, e))) return rc;
     if (ly->post_attn_norm) norm_rows(c, c->o, c->o, ly->post_attn_norm, T, E, E, m->eps);
     return MM_OK;
@@ -679,11 +686,14 @@ mm_code mm_decode_media(mm_ctx *c, const mm_batch *b, const mm_batch_media *md, 
             return rc;
         if ((rc = attention_block(c, ly, il, b, md, e))) return rc;
         add_rows(c, c->x, c->o, T, E); /* x = attn_out */
+        hook(c, "attn_out", il, c->x, T, E);
         if (ly->gate_inp) {
             if ((rc = moe_block(c, ly, c->x, T, c->o, e))) return rc;
         } else {
             norm_rows(c, c->h, c->x, ly->ffn_norm, T, E, E, m->eps);
+            hook(c, "ffn_norm", il, c->h, T, E);
             if ((rc = ffn(c, ly, c->h, T, c->o, e))) return rc;
+            hook(c, "ffn_out", il, c->o, T, E);
         }
         if (ly->post_ffw_norm) norm_rows(c, c->o, c->o, ly->post_ffw_norm, T, E, E, m->eps);
         add_rows(c, c->x, c->o, T, E);
