@@ -113,6 +113,20 @@ typedef struct mm_packed_args {
 /* Y rows of groups [g0, g1) (absolute group numbers) for every activation row. */
 void mm_packed_rows(const mm_packed_args *a, int64_t g0, int64_t g1);
 
+/* ---- F32 / F16 / BF16 weights (matmul_float.c) ---- */
+typedef struct mm_float_args {
+    const uint8_t *W;          /* the matrix as stored: rows of K F32 / F16 / BF16 values */
+    size_t row_bytes;
+    uint32_t type;             /* MM_TYPE_F32, _F16 or _BF16 */
+    int64_t K, row0;           /* row length; the call's first weight row */
+    const float *const *x;     /* T activation rows (rounded to the weight type already) */
+    int64_t T, ldy;
+    float *Y;
+} mm_float_args;
+/* Y[t][o] for the call's outputs [o0, o1) (relative to row0) and every activation row, in
+ * the order matmul_float.c states, the same bits at every CPU level. */
+void mm_float_rows(const mm_float_args *a, int64_t o0, int64_t o1);
+
 /* ---- the loaded model (model.c) ---- */
 typedef enum mm_arch { MM_ARCH_LLAMA, MM_ARCH_GEMMA3, MM_ARCH_GEMMA4, MM_ARCH_GEMMA_EMBED } mm_arch;
 

@@ -577,6 +577,33 @@ static void quant_task(void *arg, int64_t a, int64_t b, int ith) {
     quant_rows(arg, a, b);
 }
 
+/* ---- F32 / F16 / BF16 weights (matmul_float.c): threads take groups of 4 output rows ---- */
+typedef struct float_job {
+    mm_float_args a;
+    int64_t n_out;
+} float_job;
+
+static void float_task(void *arg, int64_t g0, int64_t g1, int ith) {
+    const float_job *f = arg;
+    (void)ith;
+    mm_float_rows(&f->a, g0 * 4, g1 * 4 < f->n_out ? g1 * 4 : f->n_out);
+}
+
+static mm_code float_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const urow *xr,
+                            int64_t T, float *Y, int64_t ldy, char *heap, mm_err *e) {
+    const float **x = pool ? mm_pool_scratch(pool, 1, sizeof(float *) * (size_t)T) : malloc(sizeof(float *) * (size_t)T);
+    if (!x) {
+        free(heap);
+        return mm_err_set(e, MM_ENOMEM, "out of memory in matmul (%s)", W->name);
+    }
+    for (int64_t t = 0; t < T; t++) x[t] = xr[t].f;
+    float_job f = {{(const uint8_t *)W->data, W->row_bytes, W->type, W->ne[0], row0, x, T, ldy, Y}, n_out};
+    mm_pool_for(pool, (n_out + 3) / 4, float_task, &f);
+    if (!pool) free(x);
+    free(heap);
+    return MM_OK;
+}
+
 mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const float *X,
                   int64_t T, int64_t ldx, float *Y, int64_t ldy, mm_err *e) {
     int fam = family(W->type);
@@ -597,6 +624,7 @@ mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out
     quant_job qj = {W->type, fam, X, ldx, n_in, T, xr};
     mm_pool_for(pool, T, quant_task, &qj);
     if (W->packed && row0 % 16 == 0) return packed_matmul(pool, W, row0, n_out, xr, T, Y, ldy, heap, e);
+    if (fam == FAM_F) return float_matmul(pool, W, row0, n_out, xr, T, Y, ldy, heap, e);
     mm_job j = {W, row0, n_out, n_in, T, ldy, fam, xr, Y, mem + ub * (size_t)T, ub, NULL, NULL, 0};
     float *tr = NULL;
     if (fam != FAM_F && T >= 8 && mm_cpu_level() > 0) {

@@ -160,19 +160,30 @@ typedef struct vattn_job {
     float scale;
 } vattn_job;
 
-/* att[t][head] = softmax(scale * q_t . K) @ V over all patches (no mask), per (head, query). */
-static void vattn_task(void *arg, int ith, int nth) {
+/* att[t][head] = softmax(scale * q_t . K) @ V over all patches (no mask).  Items are (group of
+ * four queries, head): the four rows read each K and V vector once (mm_qk_group,
+ * mm_attn_av_group); ith picks the thread's four score rows. */
+enum { VQ = 4 };
+static void vattn_task(void *arg, int64_t w0, int64_t w1, int ith) {
     const vattn_job *j = arg;
     venc *c = j->c;
     const int T = c->T, dh = c->v->d_head, H = c->v->hp.n_head, Ev = c->v->hp.n_embd;
-    float *sc = c->scores + (size_t)ith * T;
-    for (int64_t w = ith; w < (int64_t)T * H; w += nth) {
-        const int t = (int)(w / H), hh = (int)(w % H);
-        mm_qk_f32(c->q + (size_t)t * Ev + (size_t)hh * dh, c->kt + (size_t)hh * dh * T, T, dh, T, sc);
-        if (j->scale != 1.0f)
-            for (int i = 0; i < T; i++) sc[i] *= j->scale;
-        mm_softmax(sc, T);
-        mm_attn_av_f32(c->att + (size_t)t * Ev + (size_t)hh * dh, sc, 0, T, c->vv + (size_t)hh * dh, Ev, dh);
+    for (int64_t w = w0; w < w1; w++) {
+        const int t0 = (int)(w / H) * VQ, hh = (int)(w % H), nq = T - t0 < VQ ? T - t0 : VQ;
+        const float *q[VQ];
+        float *sc[VQ], *out[VQ];
+        for (int i = 0; i < nq; i++) {
+            q[i] = c->q + (size_t)(t0 + i) * Ev + (size_t)hh * dh;
+            sc[i] = c->scores + ((size_t)ith * VQ + i) * T;
+            out[i] = c->att + (size_t)(t0 + i) * Ev + (size_t)hh * dh;
+        }
+        mm_qk_group(q, nq, c->kt + (size_t)hh * dh * T, 0, T, dh, T, sc);
+        for (int i = 0; i < nq; i++) {
+            if (j->scale != 1.0f)
+                for (int k = 0; k < T; k++) sc[i][k] *= j->scale;
+            mm_softmax(sc[i], T);
+        }
+        mm_attn_av_group(out, sc, nq, 0, T, c->vv + (size_t)hh * dh, 0, Ev, dh);
     }
 }
 
@@ -206,7 +217,7 @@ static mm_code attention(venc *c, const mm_vlayer *ly) {
     for (int t = 0; t < T; t++) /* K transposed: kt[dim][patch] */
         for (int d = 0; d < Ev; d++) c->kt[(size_t)d * T + t] = c->k[(size_t)t * Ev + d];
     vattn_job j = {c, g4 ? 1.0f : 1.0f / sqrtf((float)dh)};
-    mm_pool_run(c->pool, vattn_task, &j);
+    mm_pool_for(c->pool, (int64_t)((T + VQ - 1) / VQ) * H, vattn_task, &j);
     return linear(c, &ly->o, c->att, T, c->o);
 }
 
@@ -334,7 +345,7 @@ mm_code mm_vision_encode(const mm_mmproj *p, const float *img, int w, int h, int
     ALLOC(x, T * Ev); ALLOC(h, T * Ev); ALLOC(o, T * Ev); ALLOC(q, T * Ev); ALLOC(k, T * Ev); ALLOC(kt, T * Ev);
     ALLOC(vv, T * Ev); ALLOC(att, T * Ev); ALLOC(g, T * F); ALLOC(u, T * F);
     ALLOC(tmp, T * wide > D ? T * wide : D);
-    ALLOC(scores, (size_t)nth * T);
+    ALLOC(scores, (size_t)nth * VQ * T);
 #undef ALLOC
     if (bad) rc = mm_err_set(e, MM_ENOMEM, "vision: out of memory (%zu patches)", T);
     if (!rc) rc = patch_embed(&c, img, w, h);

@@ -26,6 +26,9 @@ static const char *const bench_help =
     "       decoder speed as llama-bench measures it (pp512 / tg128 by default)\n"
     "       mmpipe bench decode [--audio FILE] [--json]\n"
     "       12 MP JPEG / PNG decode + preprocess ms, one hour of MP3 to log-mel: real-time factor, peak RSS\n"
+    "       mmpipe bench towers -m MODEL.gguf --mmproj MMPROJ.gguf [-t N] [--json]\n"
+    "       vision tower ms per picture at the default token budget, audio tower real-time factor,\n"
+    "       decoder prefill of the soft tokens\n"
     "       mmpipe bench queue [--jobs N] [--json] [--baseline FILE | --no-baseline]\n"
     "Queue throughput in a scratch folder under the current directory: enqueue jobs/s, and\n"
     "claim+complete jobs/s with 1 and 4 worker processes at synchronous FULL and NORMAL,\n"
@@ -202,6 +205,15 @@ int cmd_bench(int argc, char **argv) {
             return EXIT_USAGE;
         }
         return bench_decode(&c);
+    }
+    if (argc >= 2 && !strcmp(argv[1], "towers")) {
+        rc = cli_parse(&c, "bench towers", "model,mmproj,threads,json,quiet", argc - 1, argv + 1);
+        if (rc) return rc < 0 ? (fputs(bench_help, stdout), EXIT_OK) : rc;
+        if (c.nargs || !c.model || !c.mmproj) {
+            cli_error("bench towers: -m MODEL.gguf --mmproj MMPROJ.gguf (see --help)");
+            return EXIT_USAGE;
+        }
+        return bench_towers(&c);
     }
     if (argc < 2 || strcmp(argv[1], "queue") != 0) {
         rc = cli_parse(&c, "bench", "model,threads,pp,tg,prompt,n-predict,json,quiet,kv-type", argc, argv);

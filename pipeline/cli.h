@@ -125,5 +125,6 @@ int cmd_model_info(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int bench_model(const cli *c);
 int bench_decode(const cli *c);
+int bench_towers(const cli *c);
 
 #endif

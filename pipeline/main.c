@@ -17,7 +17,7 @@ static const command commands[] = {
     {"worker", cmd_worker, "run queued jobs until none is left (or --follow)"},
     {"status", cmd_status, "job counts by kind and state"},
     {"results", cmd_results, "list or export results (JSONL, CSV)"},
-    {"bench", cmd_bench, "benchmarks: 'bench -m MODEL', 'bench decode', 'bench queue'"},
+    {"bench", cmd_bench, "benchmarks: 'bench -m MODEL', 'bench decode', 'bench towers', 'bench queue'"},
     {"generate", cmd_generate, "stream a completion of a prompt (-m MODEL -p TEXT [--chat])"},
     {"tokenize", cmd_tokenize, "token ids of a text (-m MODEL -p TEXT [--json])"},
     {"model-info", cmd_model_info, "architecture, sizes, quant types, memory of a GGUF model"},
