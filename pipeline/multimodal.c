@@ -126,7 +126,7 @@ static mm_code count_audio(const mm_mmproj *proj, const mm_mel *mel, const char 
     }
     mm_audio_close(a);
     free(buf);
-    if (rc) mm_err_prefix(e, "%s", path);
+    if (rc && !strstr(e->msg, path)) mm_err_prefix(e, "%s", path); /* decoders' errors name it already */
     return rc;
 }
 
@@ -295,7 +295,7 @@ static mm_code audio_piece(audio_state *s, const mm_mmproj *proj, const mmp_prom
 fail:
     free(*embd);
     *embd = NULL;
-    mm_err_prefix(e, "%s", path);
+    if (!strstr(e->msg, path)) mm_err_prefix(e, "%s", path);
     return rc;
 }
 

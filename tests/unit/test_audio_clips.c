@@ -7,7 +7,7 @@
  * (all-floor features; once the start is out of reach of the 2 blocks' attention windows and
  * causal convs, every soft token is the same until the last one), 480001 samples (the 1-sample last piece dropped and
  * noted), a 1-sample file and a video-only file (refused clearly), audio with a vision-only mmproj
- * (refused), and 1 vs 2 threads (identical).  The WAVs are written here.  Skips (77) without
+ * (refused), 1 vs 2 threads and the two-tower gemma4va file vs gemma4a (identical soft tokens).  The WAVs are written here.  Skips (77) without
  * ../shared.
  */
 #include <math.h>
@@ -134,12 +134,13 @@ static int framed(const env *v, const mmp_prompt *pr, int n_pieces) {
 
 int main(void) {
     const char *pack = MMPIPE_SHARED_DIR "/fixtures/models";
-    char pa[512], pv[512], mp[512], video[600];
+    char pa[512], pv[512], pva[512], mp[512], video[600];
     snprintf(pa, sizeof pa, "%s/mmproj-gemma4a-f32.gguf", pack);
     snprintf(pv, sizeof pv, "%s/mmproj-gemma4v-f32.gguf", pack);
+    snprintf(pva, sizeof pva, "%s/mmproj-gemma4va-f32.gguf", pack);
     snprintf(mp, sizeof mp, "%s/gemma4-e2b-f32.gguf", pack);
     snprintf(video, sizeof video, "%s/audio/video_only.mp4", MMPIPE_TESTDATA);
-    if (access(pa, R_OK) || access(pv, R_OK) || access(mp, R_OK)) {
+    if (access(pa, R_OK) || access(pv, R_OK) || access(pva, R_OK) || access(mp, R_OK)) {
         printf("SKIP: no fixture models in %s\n", pack);
         return 77;
     }
@@ -184,6 +185,15 @@ int main(void) {
     CHECK(c == MM_OK && s.embd && s2.embd && s.n_embd == s2.n_embd && !memcmp(s.embd, s2.embd, s.n_embd * 4),
           "0.2 s: 1 and 2 threads give different soft tokens");
     mmp_prompt_free(&pr2);
+    seen_free(&s2);
+    /* the vision + audio file picks its audio tower: the same soft tokens as the audio-only file */
+    mm_mmproj *va = NULL;
+    c = mm_mmproj_open(pva, &va, &e);
+    if (!c) c = run(&v, va, shortw, 2, &s2, &pr2, &e);
+    CHECK(c == MM_OK && s.embd && s2.embd && s.n_embd == s2.n_embd && !memcmp(s.embd, s2.embd, s.n_embd * 4),
+          "0.2 s: gemma4va and gemma4a give different soft tokens (%s)", c ? e.msg : "");
+    if (!c) mmp_prompt_free(&pr2);
+    mm_mmproj_close(va);
     seen_free(&s);
     seen_free(&s2);
 
