@@ -494,13 +494,13 @@ mm_code mm_chat_format(const mm_model *m, const mm_chat_msg *msgs, int n, int ad
  * media into soft tokens of the text model's width (spec §4, §5, §7.2).
  *
  * Projector types: gemma4v (Gemma 4 vision), gemma3 (SigLIP + Gemma 3 projector),
- * gemma4a (Gemma 4 audio; recorded, its tower is not loaded yet).  One file may hold
+ * gemma4a (Gemma 4 audio conformer, audio_tower.c).  One file may hold
  * a vision and an audio tower (clip.has_vision_encoder / clip.has_audio_encoder with
  * clip.vision.projector_type / clip.audio.projector_type), the legacy key
  * clip.projector_type names the type of a single-tower file.  Every key and tensor
  * the tower reads is checked at open (errors name it); nothing crashes on a hostile file.
- * The towers take the preprocessed float picture (decoders/ makes it); engine/ does
- * not decode images.
+ * The towers take the preprocessed float picture or the log-mel features (decoders/ makes
+ * them); engine/ does not decode images or audio.
  * ====================================================================== */
 
 typedef enum mm_proj_type {
@@ -528,12 +528,23 @@ typedef struct mm_vision_hparams {
     float mean[3], std[3]; /* clip.vision.image_mean / image_std */
 } mm_vision_hparams;
 
+/* What a caller needs to feed the audio tower (spec §5.1). */
+typedef struct mm_audio_hparams {
+    mm_proj_type type;     /* MM_PROJ_GEMMA4A, or MM_PROJ_NONE when the file has no audio tower */
+    int n_mel;             /* clip.audio.num_mel_bins: rows of the log-mel input */
+    int n_embd;            /* conformer width (clip.audio.embedding_length) */
+    int n_head, d_head, n_layer, n_ff;
+    int proj_dim;          /* clip.audio.projection_dim = width of the soft tokens = text n_embd */
+    float eps;             /* 1e-6: llama.cpp ignores the file's clip.audio.attention.layer_norm_epsilon */
+} mm_audio_hparams;
+
 mm_code mm_mmproj_open(const char *path, mm_mmproj **out, mm_err *e);
 /* The same over a caller's buffer (borrowed: it must outlive the handle). */
 mm_code mm_mmproj_open_memory(const void *data, size_t size, const char *label, mm_mmproj **out, mm_err *e);
 void mm_mmproj_close(mm_mmproj *p);
 const mm_vision_hparams *mm_mmproj_vision(const mm_mmproj *p);
 mm_proj_type mm_mmproj_audio_type(const mm_mmproj *p); /* MM_PROJ_NONE without an audio tower */
+const mm_audio_hparams *mm_mmproj_audio(const mm_mmproj *p);
 const mm_gguf *mm_mmproj_gguf(const mm_mmproj *p);
 
 /* Soft tokens for a w x h picture (a multiple of patch*merge, or image_size for gemma3). */
@@ -544,6 +555,15 @@ int mm_vision_n_tokens(const mm_mmproj *p, int w, int h);
  * patch grid larger than the position table, gemma3 not image_size square). */
 mm_code mm_vision_encode(const mm_mmproj *p, const float *img, int w, int h, int n_threads, float *out,
                          mm_err *e);
+
+/* Soft tokens for n_frames log-mel frames (two stride-2 convs: n -> (n-1)/2+1, twice; 0 for
+ * n_frames <= 0 or no audio tower).  25 per second of 16 kHz audio; 750 for a 30 s piece. */
+int mm_audio_n_tokens(const mm_mmproj *p, int n_frames);
+/* Runs the gemma4a tower on one piece's log-mel features mel [n_mel][n_frames] (row-major, as
+ * decoders' mm_mel_compute writes them = llama.cpp's inp_raw) and writes mm_audio_n_tokens()
+ * rows of proj_dim floats to out.  Each 30 s piece is encoded on its own.  MM_EUNSUPPORTED
+ * without an audio tower, MM_EINVAL for n_frames < 1, MM_ELIMIT past 16 minutes of frames. */
+mm_code mm_audio_encode(const mm_mmproj *p, const float *mel, int n_frames, int n_threads, float *out, mm_err *e);
 
 /* How the text model m decodes the soft tokens of projector type t (spec §3.2): Gemma 3
  * bidirectional in every layer; gemma4v causal when m's n_embd is 1536 or 2560 (E2B/E4B),

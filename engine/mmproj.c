@@ -2,8 +2,8 @@
  * engine/mmproj.c — loading a multimodal projector file ("clip" GGUF, llama.cpp's mmproj):
  * which towers it holds and of which projector type, the vision tower's hyper-parameters
  * and every tensor vision.c reads, checked for presence, shape and type (spec §4.1/§4.2 for
- * gemma4v, §7.2 for gemma3).  The audio tower (gemma4a) is only recognised here; loading it
- * is left to the audio part of issue 5, and the structure keeps room for it (mmproj_int.h).
+ * gemma4v, §7.2 for gemma3), and the audio tower's (gemma4a, spec §5.1/§5.2) that
+ * audio_tower.c reads, from single-tower files and from the two-tower gemma4v + gemma4a file.
  * Errors are MM_ECORRUPT / MM_EUNSUPPORTED naming the key or tensor; nothing here exits.
  */
 #include "mmproj_int.h"
@@ -384,6 +384,195 @@ static void load_vision(vloader *L, mm_proj_type type) {
     }
 }
 
+/* ---------- the audio tower (gemma4a) ---------- */
+
+/* A free dimension of a tensor the shapes of the others are checked against: ne[axis] of
+ * `name`, which must lie in [lo, hi]; 0 (and an error when required) when absent. */
+static int dim_of(vloader *L, const char *name, int axis, int required, int lo, int hi) {
+    if (L->c) return 0;
+    const mm_tensor *t = mm_gguf_find_tensor(L->p->g, name);
+    if (!t) {
+        if (required) fail(L, MM_ECORRUPT, "mmproj: missing tensor %s", name);
+        return 0;
+    }
+    if (t->ne[axis] < lo || t->ne[axis] > hi) {
+        L->c = mm_err_set(L->e, MM_ECORRUPT, "mmproj: tensor %s: dimension %d is %lld, outside %d..%d", name, axis,
+                          (long long)t->ne[axis], lo, hi);
+        return 0;
+    }
+    return (int)t->ne[axis];
+}
+
+/* A per-channel F32 vector of n values stored as [n] or [1, 1, n] (conv biases); NULL when absent. */
+static const mm_tensor *channel_vec(vloader *L, const char *name, int64_t n) {
+    if (L->c) return NULL;
+    const mm_tensor *t = mm_gguf_find_tensor(L->p->g, name);
+    if (!t) return NULL;
+    if (t->ne[0] == n) return tensor(L, name, 0, 1, 1, n, 1, 1, 1);
+    return tensor(L, name, 0, 1, 3, 1, 1, n, 1);
+}
+
+/* Audio linear `base`.weight [n_in, n_out] with its ClippableLinear bounds, optional unless
+ * required (absent: l->w stays NULL); bias: also `base`.bias [n_out] when present. */
+static void audio_linear(vloader *L, mm_vlinear *l, const char *base, int64_t n_in, int64_t n_out, int required,
+                         int bias) {
+    char n[MM_GGUF_MAX_NAME + 32];
+    memset(l, 0, sizeof *l);
+    l->in_min = l->out_min = -FLT_MAX;
+    l->in_max = l->out_max = FLT_MAX;
+    if (L->c) return;
+    snprintf(n, sizeof n, "%s.weight", base);
+    if (!required && !mm_gguf_find_tensor(L->p->g, n)) return;
+    linear(L, l, base, n_in, n_out, 0, 1);
+    if (bias && !L->c) {
+        snprintf(n, sizeof n, "%s.bias", base);
+        l->b = tensor(L, n, 0, 1, 1, n_out, 1, 1, 1);
+    }
+}
+
+/* Subsampling conv s: kernel [3, 3, IC, OC] (ggml: kw, kh, ic, oc) as the [9*IC, OC] matrix of
+ * mm_audio_tower.conv (column (kh*3 + kw)*IC + ic), F16 unless the kernel is BF16. */
+static void conv_matrix(vloader *L, int s, const mm_tensor *k) {
+    mm_audio_tower *a = &L->p->a;
+    if (L->c) return;
+    const int64_t IC = k->ne[2], OC = k->ne[3], K = 9 * IC;
+    float *f = malloc((size_t)(K * OC) * sizeof(float)), *r = malloc((size_t)(K * OC) * sizeof(float));
+    const int as_f32 = k->type == MM_TYPE_BF16;
+    uint16_t *h = as_f32 ? NULL : malloc((size_t)(K * OC) * sizeof(uint16_t));
+    if (!f || !r || (!as_f32 && !h)) {
+        free(f), free(r), free(h);
+        fail(L, MM_ENOMEM, "mmproj: out of memory for %s", k->name);
+        return;
+    }
+    if (mm_tensor_dequantize_rows(k, 0, k->n_rows, f, L->e) != MM_OK) {
+        free(f), free(r), free(h);
+        L->c = L->e->code;
+        return;
+    }
+    for (int64_t oc = 0; oc < OC; oc++)
+        for (int64_t ic = 0; ic < IC; ic++)
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++)
+                    r[oc * K + (kh * 3 + kw) * IC + ic] = f[((oc * IC + ic) * 3 + kh) * 3 + kw];
+    free(f);
+    static const char *const names[2] = {"a.conv1d.0.weight", "a.conv1d.1.weight"};
+    if (as_f32) {
+        a->conv_data[s] = r;
+        make_matrix(&a->conv[s], names[s], MM_TYPE_F32, K, OC, r);
+        return;
+    }
+    for (int64_t i = 0; i < K * OC; i++) h[i] = mm_fp32_to_fp16(r[i]);
+    free(r);
+    a->conv_data[s] = h;
+    make_matrix(&a->conv[s], names[s], MM_TYPE_F16, K, OC, h);
+}
+
+static void load_audio(vloader *L) {
+    mm_audio_tower *a = &L->p->a;
+    mm_audio_hparams *hp = &a->hp;
+    char n[MM_GGUF_MAX_NAME + 16];
+    hp->type = MM_PROJ_GEMMA4A;
+    hp->eps = 1e-6f; /* llama.cpp overrides the file's value for gemma4a (spec §5.1) */
+    /* required keys, as llama.cpp's load_hparams reads them (the eps only has to exist) */
+    hp->n_mel = key_int(L, "clip.audio.num_mel_bins", 1, 0, 1, 4096);
+    hp->n_embd = key_int(L, "clip.audio.embedding_length", 1, 0, 2, 1 << 15);
+    hp->n_ff = key_int(L, "clip.audio.feed_forward_length", 1, 0, 1, 1 << 18);
+    hp->n_layer = key_int(L, "clip.audio.block_count", 1, 0, 1, 512);
+    hp->n_head = key_int(L, "clip.audio.attention.head_count", 1, 0, 1, 1024);
+    (void)key_float(L, "clip.audio.attention.layer_norm_epsilon", 1, 1e-6f);
+    hp->proj_dim = key_int(L, "clip.audio.projection_dim", 1, 0, 1, 1 << 17);
+    hp->d_head = key_int(L, "clip.audio.attention.head_dim", 0, hp->n_head ? hp->n_embd / hp->n_head : 0, 1, 1 << 15);
+    if (L->c) return;
+    const int Da = hp->n_embd, d = hp->d_head;
+    if ((int64_t)hp->n_head * d != Da) {
+        fail(L, MM_ECORRUPT, "mmproj: %s x head_dim must equal clip.audio.embedding_length",
+             "clip.audio.attention.head_count");
+        return;
+    }
+    if (Da % 2) {
+        fail(L, MM_ECORRUPT, "mmproj: %s must be even (sinusoidal relative positions)", "clip.audio.embedding_length");
+        return;
+    }
+    a->n_freq[0] = hp->n_mel;
+    for (int s = 0; s < 2; s++) a->n_freq[s + 1] = (a->n_freq[s] - 1) / 2 + 1;
+    /* subsampling: conv 0 takes the single log-mel plane, conv 1 conv 0's channels */
+    a->ch[0] = dim_of(L, "a.conv1d.0.weight", 3, 1, 1, 4096);
+    a->ch[1] = dim_of(L, "a.conv1d.1.weight", 3, 1, 1, 4096);
+    for (int s = 0; s < 2 && !L->c; s++) {
+        snprintf(n, sizeof n, "a.conv1d.%d.weight", s);
+        const mm_tensor *k = tensor(L, n, 1, 0, 4, 3, 3, s ? a->ch[0] : 1, a->ch[s]);
+        conv_matrix(L, s, k);
+        snprintf(n, sizeof n, "a.conv1d.%d.bias", s);
+        a->conv_b[s] = channel_vec(L, n, a->ch[s]);
+        snprintf(n, sizeof n, "a.conv1d.%d.norm.weight", s);
+        a->conv_norm[s] = channel_vec(L, n, a->ch[s]);
+    }
+    if (L->c) return;
+    audio_linear(L, &a->in_proj, "a.input_projection", (int64_t)a->ch[1] * a->n_freq[2], Da, 1, 1);
+    /* output: a.pre_encode.out (Da -> Do), weightless or weighted RMSNorm, mm.a.input_projection */
+    int Do = Da;
+    if (mm_gguf_find_tensor(L->p->g, "a.pre_encode.out.weight")) Do = dim_of(L, "a.pre_encode.out.weight", 1, 1, 1, 1 << 17);
+    audio_linear(L, &a->out_proj, "a.pre_encode.out", Da, Do, 0, 1);
+    a->soft_emb_norm = tensor(L, "mm.a.soft_emb_norm.weight", 0, 1, 1, Do, 1, 1, 1);
+    audio_linear(L, &a->mm_proj, "mm.a.input_projection", Do, hp->proj_dim, 0, 0);
+    if (!L->c && !a->mm_proj.w && Do != hp->proj_dim)
+        L->c = mm_err_set(L->e, MM_ECORRUPT, "mmproj: clip.audio.projection_dim = %d but the audio tower ends at width "
+                          "%d (no mm.a.input_projection.weight)", hp->proj_dim, Do);
+    if (L->c) return;
+    a->layers = calloc((size_t)hp->n_layer, sizeof *a->layers);
+    if (!a->layers) {
+        fail(L, MM_ENOMEM, "mmproj: %s", "out of memory");
+        return;
+    }
+    int max_ff = 1;
+    for (int il = 0; il < hp->n_layer && !L->c; il++) {
+        mm_alayer *ly = &a->layers[il];
+#define AT(field, suffix, req, nd, x, y)                      \
+        snprintf(n, sizeof n, "a.blk.%d." suffix, il);       \
+        ly->field = tensor(L, n, req, 1, nd, x, y, 1, 1)
+#define AL(field, suffix, x, y, req, bias)                    \
+        snprintf(n, sizeof n, "a.blk.%d." suffix, il);       \
+        audio_linear(L, &ly->field, n, x, y, req, bias)
+        snprintf(n, sizeof n, "a.blk.%d.ffn_up.weight", il);
+        const int F = dim_of(L, n, 1, 1, 1, 1 << 18);
+        snprintf(n, sizeof n, "a.blk.%d.ffn_up_1.weight", il);
+        const int F1 = dim_of(L, n, 1, 1, 1, 1 << 18);
+        max_ff = F > max_ff ? F : max_ff;
+        max_ff = F1 > max_ff ? F1 : max_ff;
+        AT(ffn_norm, "ffn_norm.weight", 1, 1, Da, 1);
+        AL(ffn_up, "ffn_up", Da, F, 1, 0);
+        AL(ffn_down, "ffn_down", F, Da, 1, 0);
+        AT(ffn_post_norm, "ffn_post_norm.weight", 0, 1, Da, 1);
+        AT(attn_pre_norm, "attn_pre_norm.weight", 0, 1, Da, 1);
+        if (!ly->attn_pre_norm) { AT(attn_pre_norm, "ln1.weight", 0, 1, Da, 1); }
+        AL(q, "attn_q", Da, Da, 0, 0);
+        AL(k, "attn_k", Da, Da, 0, 0);
+        AL(v, "attn_v", Da, Da, 0, 0);
+        AL(o, "attn_out", Da, Da, 1, 1);
+        AT(per_dim_scale, "per_dim_scale.weight", 0, 1, d, 1);
+        AT(per_dim_k_scale, "per_dim_k_scale.weight", 0, 1, d, 1);
+        snprintf(n, sizeof n, "a.blk.%d.attn_k_rel.weight", il);
+        ly->k_rel = tensor(L, n, 0, 0, 2, Da, Da, 1, 1);
+        AT(attn_post_norm, "attn_post_norm.weight", 0, 1, Da, 1);
+        AT(conv_pre_norm, "conv_norm.weight", 0, 1, Da, 1);
+        AL(pw1, "conv_pw1", Da, 2 * Da, 1, 0);
+        AT(conv_dw, "conv_dw.weight", 1, 2, 5, Da);
+        AT(conv_dw_b, "conv_dw.bias", 0, 1, Da, 1);
+        AT(conv_post_norm, "norm_conv.weight", 0, 1, Da, 1);
+        AL(pw2, "conv_pw2", Da, Da, 1, 0);
+        AT(ffn_norm_1, "ffn_norm_1.weight", 1, 1, Da, 1);
+        AL(ffn_up_1, "ffn_up_1", Da, F1, 1, 0);
+        AL(ffn_down_1, "ffn_down_1", F1, Da, 1, 0);
+        AT(ffn_post_norm_1, "ffn_post_norm_1.weight", 0, 1, Da, 1);
+        AT(ln2, "ln2.weight", 0, 1, Da, 1);
+#undef AT
+#undef AL
+        ly->has_attn = ly->q.w && ly->k.w && ly->v.w && ly->o.w;
+        ly->has_conv = ly->conv_pre_norm != NULL; /* pw1, dw, pw2 are required */
+    }
+    hp->n_ff = max_ff; /* buffers follow the tensors (the key is not used by the graph) */
+}
+
 /* ---------- open / close ---------- */
 
 static mm_code load(mm_mmproj *p, const char *label, mm_err *e) {
@@ -425,6 +614,10 @@ static mm_code load(mm_mmproj *p, const char *label, mm_err *e) {
     }
     p->audio_type = p->has_audio ? at : MM_PROJ_NONE;
     if (p->has_vision) load_vision(&L, vt);
+    if (p->has_audio && !L.c) load_audio(&L);
+    if (!L.c && p->has_vision && p->has_audio && p->v.hp.proj_dim != p->a.hp.proj_dim)
+        L.c = mm_err_set(e, MM_ECORRUPT, "mmproj: mismatch between vision and audio towers: they project to %d and %d",
+                         p->v.hp.proj_dim, p->a.hp.proj_dim);
 out:
     if (L.c) mm_err_prefix(e, "%s", label);
     return L.c;
@@ -469,12 +662,16 @@ void mm_mmproj_close(mm_mmproj *p) {
     free(p->v.layers);
     free(p->v.patch_data);
     free(p->v.proj_t_data);
+    free(p->a.layers);
+    free(p->a.conv_data[0]);
+    free(p->a.conv_data[1]);
     mm_gguf_close(p->g);
     free(p);
 }
 
 const mm_vision_hparams *mm_mmproj_vision(const mm_mmproj *p) { return &p->v.hp; }
 mm_proj_type mm_mmproj_audio_type(const mm_mmproj *p) { return p->audio_type; }
+const mm_audio_hparams *mm_mmproj_audio(const mm_mmproj *p) { return &p->a.hp; }
 const mm_gguf *mm_mmproj_gguf(const mm_mmproj *p) { return p->g; }
 
 mm_media_attn mm_model_media_attn(const mm_model *m, mm_proj_type t) {

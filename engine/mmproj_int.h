@@ -2,6 +2,8 @@
  * engine/mmproj_int.h — private to engine/: the loaded multimodal projector (mmproj.c fills
  * it, vision.c runs it).  Tensor shapes are ggml's (ne[0] contiguous); Ev = tower width,
  * dh = Ev / n_head, F = tower FFN width, p = patch size, D = projection width (text n_embd).
+ * Audio (gemma4a, audio_tower.c): Da = conformer width, H heads of d = Da / H, Fa = FFN width,
+ * C0/C1 = subsampling channels, Do = a.pre_encode.out width.
  */
 #ifndef MM_MMPROJ_INT_H
 #define MM_MMPROJ_INT_H
@@ -48,11 +50,51 @@ typedef struct mm_vision_tower {
     mm_vlayer *layers;
 } mm_vision_tower;
 
+/* One conformer block of the gemma4a tower (spec §5.2/§5.4).  A sub-module whose tensors are
+ * missing is skipped, as llama.cpp does: attention needs q, k, v and o; the conv module needs
+ * conv_pre_norm (GGUF "conv_norm") besides pw1/dw/pw2.  Biases other than attn_out's are never
+ * used (llama.cpp loads and ignores them), so they are not loaded. */
+typedef struct mm_alayer {
+    const mm_tensor *ffn_norm, *ffn_post_norm;              /* [Da]; FFN 1 (post norm optional) */
+    mm_vlinear ffn_up, ffn_down;                            /* [Da, Fa], [Fa, Da] */
+    const mm_tensor *attn_pre_norm;                         /* [Da] (GGUF attn_pre_norm or ln1), optional */
+    mm_vlinear q, k, v, o;                                  /* [Da, Da]; o may carry a bias [Da] */
+    const mm_tensor *per_dim_scale, *per_dim_k_scale;       /* [d], softplus already applied; optional */
+    const mm_tensor *k_rel;                                 /* [Da, Da] relative-position projection, optional */
+    const mm_tensor *attn_post_norm;                        /* [Da], optional */
+    const mm_tensor *conv_pre_norm;                         /* GGUF conv_norm [Da]: before conv_pw1 */
+    mm_vlinear pw1, pw2;                                    /* [Da, 2 Da] (GLU), [Da, Da] */
+    const mm_tensor *conv_dw, *conv_dw_b;                   /* F32 [5, Da] causal depthwise kernel, [Da] */
+    const mm_tensor *conv_post_norm;                        /* GGUF norm_conv [Da]: after the depthwise conv */
+    const mm_tensor *ffn_norm_1, *ffn_post_norm_1;          /* FFN 2 */
+    mm_vlinear ffn_up_1, ffn_down_1;
+    const mm_tensor *ln2;                                   /* [Da] block output norm, optional */
+    int has_attn, has_conv;
+} mm_alayer;
+
+typedef struct mm_audio_tower {
+    mm_audio_hparams hp;
+    int n_freq[3];                 /* mel bins after 0, 1, 2 stride-2 convs (128 -> 64 -> 32) */
+    int ch[2];                     /* C0, C1: output channels of the two subsampling convs */
+    /* the 3x3 subsampling kernels as [9*IC, OC] matrices, column order (kh, kw, ic) so that an
+     * im2col row reads channel-fastest activations contiguously; F16 like ggml's conv_2d (F32
+     * for a BF16 kernel, as ggml then builds an F32 im2col) */
+    mm_tensor conv[2];
+    void *conv_data[2];
+    const mm_tensor *conv_b[2], *conv_norm[2];  /* [OC] each, optional (no norm: no LayerNorm) */
+    mm_vlinear in_proj;            /* a.input_projection [C1*n_freq[2], Da] (+ bias) */
+    mm_alayer *layers;
+    mm_vlinear out_proj;           /* a.pre_encode.out [Da, Do] (+ bias); w NULL: skipped */
+    const mm_tensor *soft_emb_norm;/* mm.a.soft_emb_norm [Do], optional */
+    mm_vlinear mm_proj;            /* mm.a.input_projection [Do, D]; w NULL: skipped */
+} mm_audio_tower;
+
 struct mm_mmproj {
     mm_gguf *g;
     int has_vision, has_audio;
-    mm_proj_type audio_type;       /* the audio tower is not loaded here (another part of issue 5) */
+    mm_proj_type audio_type;
     mm_vision_tower v;
+    mm_audio_tower a;
 };
 
 #endif

@@ -162,7 +162,13 @@ static int apply(cli *c, int id, const char *name, const char *v) {
             cli_error("%s: at most %d --image files", c->cmd, c->n_images);
             return EXIT_USAGE;
         }
+        if (c->n_media == (int)(sizeof c->media / sizeof c->media[0])) {
+            cli_error("%s: at most %d --image/--audio files", c->cmd, c->n_media);
+            return EXIT_USAGE;
+        }
         c->images[c->n_images++] = v;
+        c->media_audio[c->n_media] = 0;
+        c->media[c->n_media++] = v;
         return 0;
     case 't': return parse_int(c->cmd, name, v, 1, 1024, &c->threads);
     case 'n': return parse_int(c->cmd, name, v, -1, 1 << 24, &c->n_predict);
@@ -182,7 +188,15 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case O_PP: return parse_int(c->cmd, name, v, 1, 1 << 16, &c->bench_pp);
     case O_TG: return parse_int(c->cmd, name, v, 1, 1 << 16, &c->bench_tg);
     case O_NOSPECIAL: c->no_special = 1; return 0;
-    case O_AUDIO: c->audio = v; return 0;
+    case O_AUDIO:
+        if (c->n_media == (int)(sizeof c->media / sizeof c->media[0])) {
+            cli_error("%s: at most %d --image/--audio files", c->cmd, c->n_media);
+            return EXIT_USAGE;
+        }
+        c->audio = v;
+        c->media_audio[c->n_media] = 1;
+        c->media[c->n_media++] = v;
+        return 0;
     case O_TOPK: return parse_int(c->cmd, name, v, 0, 1 << 30, &c->top_k);
     case O_SEED: {
         int s;

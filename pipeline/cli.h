@@ -40,9 +40,12 @@ typedef struct cli {
     long long seed;
     int bench_pp, bench_tg;       /* bench -m: --pp, --tg */
     int kv_f32;                   /* --kv-type f32 (default f16 for generate / bench) */
-    const char *audio;            /* --audio FILE (bench decode) */
+    const char *audio;            /* --audio FILE (bench decode; the last one given) */
     const char *images[16];       /* --image FILE, repeatable (generate) */
     int n_images;
+    const char *media[32];        /* every --image and --audio in command-line order (generate) */
+    int media_audio[32];          /* 1: media[i] came from --audio */
+    int n_media;
     char **args;                  /* positional arguments */
     int nargs;
 } cli;

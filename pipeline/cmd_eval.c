@@ -8,6 +8,8 @@
  *   tokenize: tokenize [{text, special, add_bos, ids}]
  *   image:    prompt_tokens (media chunks as {"media": i, "n_tokens": k}), media_embd per image
  *             [n_tokens, n_embd], last_logits [V] after the whole multimodal prompt
+ *   audio:    the same, one media chunk per 30 s piece, plus media_input per piece (the log-mel
+ *             features [n_mel, T]), written as each piece is encoded
  *   --hidden: the hidden tensors the case names (inp_scaled, l_out-N, result_norm,
  *             inp_per_layer) for the prompt, shape [1, 1, T, width]
  * Paths inside a case are relative to the pack root (the folder above cases/).
@@ -26,7 +28,7 @@
 
 static const char *const eval_help =
     "usage: mmpipe eval --case PACK/cases/NAME.json --out DIR [--hidden] [-t N]\n"
-    "Runs one fixture case (text, tokenize, embed, image) and writes DIR/result.json plus float32 arrays.\n";
+    "Runs one fixture case (text, tokenize, embed, image, audio) and writes DIR/result.json plus float32 arrays.\n";
 
 static int write_f32(const char *dir, const char *name, const float *d, size_t n) {
     char *p = mm_asprintf("%s/%s", dir, name);
@@ -237,18 +239,40 @@ out:
     return rc;
 }
 
-static int eval_image(const char *pack, cJSON *cs, const char *outdir, int threads, cJSON *res) {
+/* Audio pieces, as mmp_prompt_decode encodes them: media<k>.f32 and media_input<k>.f32. */
+typedef struct audio_out {
+    const char *dir;
+    cJSON *embd, *input;   /* result arrays media_embd / media_input, in piece order */
+} audio_out;
+
+static mm_code audio_hook(void *ud, int k, const mmp_media *md, const float *mel, int n_mel, mm_err *e) {
+    audio_out *o = ud;
+    char file[48];
+    snprintf(file, sizeof file, "media%d.f32", k);
+    if (write_f32(o->dir, file, md->embd, (size_t)md->n_tokens * md->n_embd))
+        return mm_err_set(e, MM_EIO, "%s/%s: cannot write", o->dir, file);
+    cJSON_AddItemToArray(o->embd, array_spec(file, md->n_tokens, md->n_embd, 0));
+    snprintf(file, sizeof file, "media_input%d.f32", k);
+    if (write_f32(o->dir, file, mel, (size_t)n_mel * md->n_frames))
+        return mm_err_set(e, MM_EIO, "%s/%s: cannot write", o->dir, file);
+    cJSON_AddItemToArray(o->input, array_spec(file, n_mel, md->n_frames, 0));
+    return MM_OK;
+}
+
+/* image and audio cases: the multimodal prompt through the mmproj and the text model. */
+static int eval_media(const char *pack, cJSON *cs, const char *outdir, int threads, int audio, cJSON *res) {
     const char *model = cJSON_GetStringValue(cJSON_GetObjectItem(cs, "model"));
     const char *mmproj = cJSON_GetStringValue(cJSON_GetObjectItem(cs, "mmproj"));
     const char *prompt = cJSON_GetStringValue(cJSON_GetObjectItem(cs, "prompt"));
     cJSON *media = cJSON_GetObjectItem(cs, "media");
     if (!model || !mmproj || !prompt || !cJSON_IsArray(media)) {
-        cli_error("eval: image case without model, mmproj, prompt or media");
+        cli_error("eval: %s case without model, mmproj, prompt or media", audio ? "audio" : "image");
         return EXIT_FATAL;
     }
-    int n_img = cJSON_GetArraySize(media), rc = EXIT_FATAL;
+    int n_in = cJSON_GetArraySize(media), rc = EXIT_FATAL;
     char *mpath = mm_asprintf("%s/%s", pack, model), *ppath = mm_asprintf("%s/%s", pack, mmproj);
-    char **imgs = calloc((size_t)n_img + 1, sizeof *imgs);
+    char **paths = calloc((size_t)n_in + 1, sizeof *paths);
+    mmp_input *ins = calloc((size_t)n_in + 1, sizeof *ins);
     mm_model *m = NULL;
     mm_tokenizer *tok = NULL;
     mm_mmproj *proj = NULL;
@@ -256,30 +280,41 @@ static int eval_image(const char *pack, cJSON *cs, const char *outdir, int threa
     mmp_prompt pr = {0};
     float *last = NULL;
     mm_err e;
-    for (int i = 0; imgs && i < n_img; i++) {
+    for (int i = 0; paths && ins && i < n_in; i++) {
         const char *f = cJSON_GetStringValue(cJSON_GetArrayItem(media, i));
-        imgs[i] = f ? mm_asprintf("%s/%s", pack, f) : NULL;
-        if (!imgs[i]) {
+        paths[i] = f ? mm_asprintf("%s/%s", pack, f) : NULL;
+        if (!paths[i]) {
             cli_error("eval: media entry %d is not a path", i);
             goto out;
         }
+        ins[i] = (mmp_input){paths[i], audio};
     }
-    if (!imgs || mm_model_open(mpath, &m, &e) != MM_OK || mm_tokenizer_open(mm_model_gguf(m), &tok, &e) != MM_OK ||
+    if (!paths || !ins || mm_model_open(mpath, &m, &e) != MM_OK || mm_tokenizer_open(mm_model_gguf(m), &tok, &e) != MM_OK ||
         mm_mmproj_open(ppath, &proj, &e) != MM_OK ||
         mmp_prompt_build(tok, proj, prompt, cJSON_IsTrue(cJSON_GetObjectItem(cs, "add_bos")),
-                         cJSON_IsTrue(cJSON_GetObjectItem(cs, "special")), (const char *const *)imgs, n_img, threads,
-                         &pr, &e) != MM_OK) {
-        cli_error("eval: %s", imgs ? e.msg : "out of memory");
+                         cJSON_IsTrue(cJSON_GetObjectItem(cs, "special")), ins, n_in, threads, &pr, &e) != MM_OK) {
+        cli_error("eval: %s", paths && ins ? e.msg : "out of memory");
         goto out;
     }
+    mmp_prompt_notes(&pr, stderr);
     const int V = mm_model_n_vocab(m), E = mm_model_n_embd(m);
+    cJSON *me = cJSON_CreateArray(), *mi = audio ? cJSON_CreateArray() : NULL;
+    audio_out ao = {outdir, me, mi};
+    if (audio) {
+        pr.hook = audio_hook;
+        pr.hook_ud = &ao;
+    }
     mm_ctx_params cp = {(int)pr.n_pos + 1, mmp_prompt_max_run(&pr), 1, threads, 0}; /* precise: F32 cache */
     if (!(last = malloc((size_t)V * sizeof(float))) || mm_ctx_open(m, &cp, &ctx, &e) != MM_OK ||
         mmp_prompt_decode(ctx, m, proj, &pr, last, &e) != MM_OK) {
         cli_error("eval: %s", last ? e.msg : "out of memory");
+        cJSON_Delete(me);
+        cJSON_Delete(mi);
         goto out;
     }
-    cJSON *pt = cJSON_AddArrayToObject(res, "prompt_tokens"), *me = cJSON_AddArrayToObject(res, "media_embd");
+    cJSON *pt = cJSON_AddArrayToObject(res, "prompt_tokens");
+    cJSON_AddItemToObject(res, "media_embd", me);
+    if (mi) cJSON_AddItemToObject(res, "media_input", mi);
     for (size_t i = 0; i < pr.n; i++) {
         if (pr.items[i].media < 0) {
             cJSON_AddItemToArray(pt, cJSON_CreateNumber(pr.items[i].token));
@@ -290,7 +325,7 @@ static int eval_image(const char *pack, cJSON *cs, const char *outdir, int threa
         cJSON_AddNumberToObject(o, "n_tokens", pr.items[i].n_tokens);
         cJSON_AddItemToArray(pt, o);
     }
-    for (int i = 0; i < pr.n_media; i++) {
+    for (int i = 0; !audio && i < pr.n_media; i++) {
         char file[48];
         snprintf(file, sizeof file, "media%d.f32", i);
         if (write_f32(outdir, file, pr.media[i].embd, (size_t)pr.media[i].n_tokens * E)) goto out;
@@ -300,8 +335,9 @@ static int eval_image(const char *pack, cJSON *cs, const char *outdir, int threa
     cJSON_AddItemToObject(res, "last_logits", array_spec("last_logits.f32", -1, V, 0));
     rc = EXIT_OK;
 out:
-    for (int i = 0; imgs && i < n_img; i++) free(imgs[i]);
-    free(imgs);
+    for (int i = 0; paths && i < n_in; i++) free(paths[i]);
+    free(paths);
+    free(ins);
     free(last);
     free(mpath);
     free(ppath);
@@ -396,7 +432,8 @@ int cmd_eval(int argc, char **argv) {
     if (kind && !strcmp(kind, "text")) rc = eval_text(pack, cs, c.out, threads, c.hidden, res);
     else if (kind && !strcmp(kind, "tokenize")) rc = eval_tokenize(pack, cs, res);
     else if (kind && !strcmp(kind, "embed")) rc = eval_embed(pack, cs, c.out, threads, res);
-    else if (kind && !strcmp(kind, "image")) rc = eval_image(pack, cs, c.out, threads, res);
+    else if (kind && !strcmp(kind, "image")) rc = eval_media(pack, cs, c.out, threads, 0, res);
+    else if (kind && !strcmp(kind, "audio")) rc = eval_media(pack, cs, c.out, threads, 1, res);
     else {
         cli_error("%s: case kind '%s' is not supported yet", c.case_path, kind ? kind : "?");
         rc = EXIT_FATAL;

@@ -15,17 +15,19 @@
 static const char *const model_help =
     "usage: mmpipe generate -m MODEL.gguf -p TEXT [-n N] [--chat] [--temp T] [--top-k K] [--top-p P]\n"
     "                       [--min-p P] [--repeat-penalty R] [--seed S] [-t THREADS] [--kv-type f16|f32]\n"
-    "                       [--mmproj MMPROJ.gguf --image FILE [--image FILE ...]]\n"
+    "                       [--mmproj MMPROJ.gguf [--image FILE ...] [--audio FILE ...]]\n"
     "       mmpipe tokenize -m MODEL.gguf -p TEXT [--json] [--no-bos] [--no-special]\n"
     "       mmpipe model-info MODEL.gguf [--json]\n"
     "       mmpipe embed -m EMBED.gguf -p TEXT [--json]\n"
     "generate streams the completion of the raw prompt to stdout (--chat wraps it as one user\n"
     "turn in the model's chat format; greedy with --temp 0); it stops at the model's end of\n"
-    "generation or after -n tokens (default 256).  Each --image goes where the prompt has a\n"
-    "<__media__> marker (in order); without markers the images come before the text.\n";
+    "generation or after -n tokens (default 256).  Each --image / --audio goes where the prompt\n"
+    "has a <__media__> marker (in command-line order); without markers the media come before the\n"
+    "text.  A recording (any format FFmpeg reads) is cut into 30 s pieces, all between one\n"
+    "<|audio> ... <audio|> pair; the mmproj needs an audio tower (gemma4a) for --audio.\n";
 
 #define MODEL_OPTS "model,prompt,threads,n-predict,json,quiet,chat,temp,top-k,top-p,min-p,repeat-penalty,seed,no-bos,no-special,kv-type"
-#define GENERATE_OPTS MODEL_OPTS ",mmproj,image"
+#define GENERATE_OPTS MODEL_OPTS ",mmproj,image,audio"
 
 static int need(const cli *c, const char *what, const char *v) {
     if (v) return 0;
@@ -165,7 +167,7 @@ int cmd_model_info(int argc, char **argv) {
     return EXIT_OK;
 }
 
-/* generate with images: the prompt (markers, or the images in front of the text) built and
+/* generate with images / recordings: the prompt (markers, or the images in front of the text) built and
  * decoded the mtmd way; *hist gets the prompt's text tokens (for the repeat penalty), the context
  * holds the whole prompt and *n_ctx = its positions + n_predict + 1. */
 static mm_code generate_media_prefill(const cli *c, loaded *L, const char *text, int add_bos, int n_predict,
@@ -174,21 +176,24 @@ static mm_code generate_media_prefill(const cli *c, loaded *L, const char *text,
     mmp_prompt pr = {0};
     char *withm = NULL;
     const int threads = c->threads > 0 ? c->threads : 1;
+    mmp_input ins[sizeof c->media / sizeof c->media[0]];
+    for (int i = 0; i < c->n_media; i++) ins[i] = (mmp_input){c->media[i], c->media_audio[i]};
     mm_code rc = mm_mmproj_open(c->mmproj, &proj, e);
-    if (!rc && !strstr(text, MMP_MEDIA_MARKER)) { /* no markers: the images first, then the text */
+    if (!rc && !strstr(text, MMP_MEDIA_MARKER)) { /* no markers: the media first, then the text */
         size_t ml = strlen(MMP_MEDIA_MARKER), tl = strlen(text);
-        withm = malloc(ml * (size_t)c->n_images + tl + 1);
+        withm = malloc(ml * (size_t)c->n_media + tl + 1);
         if (!withm) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
-        for (int i = 0; withm && i < c->n_images; i++) memcpy(withm + ml * (size_t)i, MMP_MEDIA_MARKER, ml);
-        if (withm) memcpy(withm + ml * (size_t)c->n_images, text, tl + 1);
+        for (int i = 0; withm && i < c->n_media; i++) memcpy(withm + ml * (size_t)i, MMP_MEDIA_MARKER, ml);
+        if (withm) memcpy(withm + ml * (size_t)c->n_media, text, tl + 1);
         /* a chat prompt keeps its leading <bos> text first */
         if (withm && !add_bos && !strncmp(text, "<bos>", 5)) {
             memcpy(withm, "<bos>", 5);
-            for (int i = 0; i < c->n_images; i++) memcpy(withm + 5 + ml * (size_t)i, MMP_MEDIA_MARKER, ml);
+            for (int i = 0; i < c->n_media; i++) memcpy(withm + 5 + ml * (size_t)i, MMP_MEDIA_MARKER, ml);
         }
         text = withm;
     }
-    if (!rc) rc = mmp_prompt_build(L->tok, proj, text, add_bos, 1, c->images, c->n_images, threads, &pr, e);
+    if (!rc) rc = mmp_prompt_build(L->tok, proj, text, add_bos, 1, ins, c->n_media, threads, &pr, e);
+    if (!rc) mmp_prompt_notes(&pr, stderr);
     if (!rc) {
         *n_ctx = (int)pr.n_pos + n_predict + 1;
         mm_ctx_params cp = {*n_ctx, mmp_prompt_max_run(&pr), 1, threads, !c->kv_f32};
@@ -231,9 +236,9 @@ int cmd_generate(int argc, char **argv) {
     }
     const char *p = text ? text : c.prompt;
     int n_predict = c.n_predict >= 0 ? c.n_predict : 256, n_ctx, nh = 0;
-    if (c.n_images) {
+    if (c.n_media) {
         if (!c.mmproj) {
-            cli_error("generate: --image needs --mmproj");
+            cli_error("generate: --image / --audio need --mmproj");
             rc = EXIT_USAGE;
             goto out;
         }
@@ -287,7 +292,7 @@ int cmd_generate(int argc, char **argv) {
         goto out;
     }
     int32_t next_pos = nh; /* text path: positions = tokens; media path: set below */
-    if (c.n_images) next_pos = n_ctx - n_predict - 1;
+    if (c.n_media) next_pos = n_ctx - n_predict - 1;
     for (int i = 0; i < n_predict; i++) {
         int32_t t = mm_sample(smp, mm_ctx_logits(ctx, 0), hist, nh);
         if (mm_token_is_eog(L.tok, t)) break;

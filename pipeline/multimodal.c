@@ -5,10 +5,15 @@
  * when asked and the vocabulary wants it, and each marker replaced by
  *   begin text (tokenised with special parsing) + the image's soft tokens + end text,
  * with begin/end "<|image>" / "<image|>" for gemma4v and "<start_of_image>" / "<end_of_image>" for
- * gemma3.  Decoding feeds the token runs and each image as separate batches, the image rows as
- * unscaled embeddings with the projector's attention rule (mm_model_media_attn).
+ * gemma3.  A recording (gemma4a) becomes "<|audio>" + one media chunk per 30 s piece, back to back
+ * + "<audio|>" (35 s -> <|audio> [750] [125] <audio|>).  Decoding feeds the token runs and each
+ * media chunk as separate batches, the soft tokens as unscaled embeddings with the projector's
+ * attention rule (mm_model_media_attn: audio is causal).
  * Images are decoded and preprocessed by decoders/ (llama.cpp-exact options) and encoded by the
- * engine's vision tower: the pipeline is the only place that sees both.
+ * engine's vision tower; recordings are decoded to 16 kHz mono and turned into log-mel features
+ * by decoders/ and encoded by the engine's audio tower: the pipeline is the only place that sees
+ * both.  A recording is read twice: once in mmp_prompt_build to count its pieces (the context
+ * size must be known first), then piece by piece while decoding (one piece in memory at a time).
  */
 #include "multimodal.h"
 
@@ -83,42 +88,127 @@ static mm_code encode_image(const mm_mmproj *proj, const char *path, int n_threa
     return MM_OK;
 }
 
+/* Counts the 30 s pieces of a recording and appends one media entry per piece (embd NULL). */
+static mm_code count_audio(const mm_mmproj *proj, const mm_mel *mel, const char *path, int input, mmp_prompt *p,
+                           int *cap, mm_err *e) {
+    mm_audio *a = NULL;
+    float *buf = malloc(MM_AUDIO_PIECE_SAMPLES * sizeof(float));
+    mm_code rc = buf ? mm_audio_open(path, NULL, &a, e) : mm_err_set(e, MM_ENOMEM, "out of memory");
+    int first = p->n_media;
+    for (int piece = 0; !rc; piece++) {
+        size_t got = 0;
+        if ((rc = mm_audio_read_piece(a, buf, MM_AUDIO_PIECE_SAMPLES, &got, e)) || !got) break;
+        if (p->n_media == *cap) {
+            int nc = *cap ? *cap * 2 : 8;
+            mmp_media *nm = realloc(p->media, (size_t)nc * sizeof *nm);
+            if (!nm) {
+                rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+                break;
+            }
+            p->media = nm;
+            *cap = nc;
+        }
+        mmp_media *md = &p->media[p->n_media++];
+        memset(md, 0, sizeof *md);
+        md->audio = 1;
+        md->input = input;
+        md->piece = piece;
+        md->n_samples = got;
+        md->n_frames = (int)mm_mel_n_frames(mel, got); /* >= 1: read_piece drops a 1-sample piece */
+        md->n_tokens = mm_audio_n_tokens(proj, md->n_frames);
+        md->n_embd = mm_mmproj_audio(proj)->proj_dim;
+        if (md->n_tokens <= 0) rc = mm_err_set(e, MM_EINVAL, "piece %d (%zu samples) gives no soft tokens", piece, got);
+    }
+    if (!rc && p->n_media == first) rc = mm_err_set(e, MM_EINVAL, "no audio samples");
+    if (!rc) {
+        p->media[p->n_media - 1].last = 1;
+        p->media[p->n_media - 1].dropped = mm_audio_get_info(a)->dropped_samples;
+    }
+    mm_audio_close(a);
+    free(buf);
+    if (rc && !strstr(e->msg, path)) mm_err_prefix(e, "%s", path); /* decoders' errors name it already */
+    return rc;
+}
+
+void mmp_prompt_notes(const mmp_prompt *p, FILE *f) {
+    for (int i = 0; i < p->n_media; i++)
+        if (p->media[i].audio && p->media[i].dropped)
+            fprintf(f, "note: %s: dropped its last %llu sample(s): a 30 s piece of one sample has no log-mel frame "
+                    "(llama.cpp refuses such a file)\n", p->inputs[p->media[i].input].path,
+                    (unsigned long long)p->media[i].dropped);
+}
+
 mm_code mmp_prompt_build(const mm_tokenizer *tok, const mm_mmproj *proj, const char *prompt, int add_bos,
-                         int special, const char *const *images, int n_images, int n_threads, mmp_prompt *out,
+                         int special, const mmp_input *inputs, int n_inputs, int n_threads, mmp_prompt *out,
                          mm_err *e) {
     memset(out, 0, sizeof *out);
     const mm_proj_type vt = proj ? mm_mmproj_vision(proj)->type : MM_PROJ_NONE;
-    int markers = 0;
+    const mm_proj_type at = proj ? mm_mmproj_audio_type(proj) : MM_PROJ_NONE;
+    int markers = 0, n_img = 0, n_aud = 0;
     for (const char *s = strstr(prompt, MMP_MEDIA_MARKER); s; s = strstr(s + strlen(MMP_MEDIA_MARKER), MMP_MEDIA_MARKER))
         markers++;
-    if (markers != n_images)
-        return mm_err_set(e, MM_EINVAL, "prompt: %d media marker(s) %s for %d image(s)", markers, MMP_MEDIA_MARKER,
-                          n_images);
-    if (n_images && vt == MM_PROJ_NONE) return mm_err_set(e, MM_EINVAL, "prompt: images need an mmproj with a vision tower");
-    const char *beg = vt == MM_PROJ_GEMMA3 ? "<start_of_image>" : "<|image>";
-    const char *end = vt == MM_PROJ_GEMMA3 ? "<end_of_image>" : "<image|>";
+    for (int i = 0; i < n_inputs; i++) inputs[i].audio ? n_aud++ : n_img++;
+    if (markers != n_inputs)
+        return mm_err_set(e, MM_EINVAL, "prompt: %d media marker(s) %s for %d media file(s)", markers, MMP_MEDIA_MARKER,
+                          n_inputs);
+    if (n_img && vt == MM_PROJ_NONE) return mm_err_set(e, MM_EINVAL, "prompt: images need an mmproj with a vision tower");
+    if (n_aud && at == MM_PROJ_NONE) return mm_err_set(e, MM_EINVAL, "prompt: audio needs an mmproj with an audio tower");
+    const char *ibeg = vt == MM_PROJ_GEMMA3 ? "<start_of_image>" : "<|image>";
+    const char *iend = vt == MM_PROJ_GEMMA3 ? "<end_of_image>" : "<image|>";
+    const char *abeg = "<|audio>", *aend = "<audio|>"; /* gemma4a (mtmd_tokenizer::add_media) */
     size_t cap = 0;
+    int mcap = 0;
     mm_code rc = MM_OK;
-    out->media = n_images ? calloc((size_t)n_images, sizeof *out->media) : NULL;
-    if (n_images && !out->media) return mm_err_set(e, MM_ENOMEM, "out of memory");
-    out->n_media = n_images;
-    if (add_bos && mm_tokenizer_add_bos(tok) && mm_token_bos(tok) != MM_TOKEN_NULL)
+    mm_mel *mel = NULL;
+    out->inputs = inputs;
+    out->n_inputs = n_inputs;
+    out->n_threads = n_threads;
+    if (n_aud) {
+        rc = mm_mel_create(NULL, &mel, e);
+        if (!rc && mm_mel_get_params(mel)->n_mel != mm_mmproj_audio(proj)->n_mel)
+            rc = mm_err_set(e, MM_EUNSUPPORTED, "audio: the mmproj takes %d mel bins; the Gemma 4 features have %d",
+                            mm_mmproj_audio(proj)->n_mel, mm_mel_get_params(mel)->n_mel);
+    }
+    if (!rc && add_bos && mm_tokenizer_add_bos(tok) && mm_token_bos(tok) != MM_TOKEN_NULL)
         rc = push(out, &cap, mm_token_bos(tok), -1, 0, e);
     const char *s = prompt;
-    for (int i = 0; i <= n_images && !rc; i++) {
-        const char *m = i < n_images ? strstr(s, MMP_MEDIA_MARKER) : s + strlen(s);
+    for (int i = 0; i <= n_inputs && !rc; i++) {
+        const char *m = i < n_inputs ? strstr(s, MMP_MEDIA_MARKER) : s + strlen(s);
         rc = push_text(tok, out, &cap, s, (size_t)(m - s), special, e);
-        if (rc || i == n_images) break;
-        if ((rc = encode_image(proj, images[i], n_threads, &out->media[i], e))) break;
-        if ((rc = push_text(tok, out, &cap, beg, strlen(beg), 1, e)) ||
-            (rc = push(out, &cap, 0, i, out->media[i].n_tokens, e)) ||
-            (rc = push_text(tok, out, &cap, end, strlen(end), 1, e)))
-            break;
+        if (rc || i == n_inputs) break;
+        if (inputs[i].audio) {
+            const int first = out->n_media;
+            if ((rc = count_audio(proj, mel, inputs[i].path, i, out, &mcap, e))) break;
+            if ((rc = push_text(tok, out, &cap, abeg, strlen(abeg), 1, e))) break;
+            for (int k = first; k < out->n_media && !rc; k++) rc = push(out, &cap, 0, k, out->media[k].n_tokens, e);
+            if (rc || (rc = push_text(tok, out, &cap, aend, strlen(aend), 1, e))) break;
+        } else {
+            if (out->n_media == mcap) {
+                int nc = mcap ? mcap * 2 : 8;
+                mmp_media *nm = realloc(out->media, (size_t)nc * sizeof *nm);
+                if (!nm) {
+                    rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+                    break;
+                }
+                out->media = nm;
+                mcap = nc;
+            }
+            mmp_media *md = &out->media[out->n_media];
+            memset(md, 0, sizeof *md);
+            md->input = i;
+            if ((rc = encode_image(proj, inputs[i].path, n_threads, md, e))) break;
+            const int k = out->n_media++;
+            if ((rc = push_text(tok, out, &cap, ibeg, strlen(ibeg), 1, e)) ||
+                (rc = push(out, &cap, 0, k, md->n_tokens, e)) ||
+                (rc = push_text(tok, out, &cap, iend, strlen(iend), 1, e)))
+                break;
+        }
         s = m + strlen(MMP_MEDIA_MARKER);
     }
     if (!rc && add_bos && mm_tokenizer_add_eos(tok) && mm_token_eos(tok) != MM_TOKEN_NULL)
         rc = push(out, &cap, mm_token_eos(tok), -1, 0, e);
     if (!rc && out->n_pos == 0) rc = mm_err_set(e, MM_EINVAL, "prompt: no tokens");
+    mm_mel_free(mel);
     if (rc) mmp_prompt_free(out);
     return rc;
 }
@@ -136,32 +226,112 @@ int mmp_prompt_max_run(const mmp_prompt *p) {
     return best;
 }
 
+/* Reading state of the recording being decoded: one piece of PCM and its features at a time. */
+typedef struct audio_state {
+    mm_audio *a;
+    mm_mel *mel;
+    float *pcm, *feat;
+    size_t feat_cap;
+} audio_state;
+
+static void audio_state_free(audio_state *s) {
+    mm_audio_close(s->a);
+    mm_mel_free(s->mel);
+    free(s->pcm);
+    free(s->feat);
+    memset(s, 0, sizeof *s);
+}
+
+/* Reads, featurises and encodes media chunk k (an audio piece) into *embd (malloc'd). */
+static mm_code audio_piece(audio_state *s, const mm_mmproj *proj, const mmp_prompt *p, int k, float **embd,
+                           mm_err *e) {
+    const mmp_media *md = &p->media[k];
+    const char *path = p->inputs[md->input].path;
+    const int n_mel = mm_mmproj_audio(proj)->n_mel;
+    mm_code rc = MM_OK;
+    *embd = NULL;
+    if (!s->mel && (rc = mm_mel_create(NULL, &s->mel, e))) return rc;
+    if (!s->pcm && !(s->pcm = malloc(MM_AUDIO_PIECE_SAMPLES * sizeof(float))))
+        return mm_err_set(e, MM_ENOMEM, "out of memory");
+    if (md->piece == 0) {
+        mm_audio_close(s->a);
+        s->a = NULL;
+        if ((rc = mm_audio_open(path, NULL, &s->a, e))) return rc;
+    }
+    if (!s->a) return mm_err_set(e, MM_EINVAL, "%s: audio piece %d without its recording open", path, md->piece);
+    size_t got = 0, T = 0;
+    if ((rc = mm_audio_read_piece(s->a, s->pcm, MM_AUDIO_PIECE_SAMPLES, &got, e))) goto fail;
+    if (got != md->n_samples) {
+        rc = mm_err_set(e, MM_ECORRUPT, "piece %d decodes to %zu samples now, %zu when counted (file changed?)",
+                        md->piece, got, md->n_samples);
+        goto fail;
+    }
+    const size_t need = (size_t)n_mel * (size_t)md->n_frames;
+    if (need > s->feat_cap) {
+        free(s->feat);
+        if (!(s->feat = malloc(need * sizeof(float)))) {
+            s->feat_cap = 0;
+            rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+            goto fail;
+        }
+        s->feat_cap = need;
+    }
+    if ((rc = mm_mel_compute(s->mel, s->pcm, got, s->feat, s->feat_cap, &T, e))) goto fail;
+    if (!(*embd = malloc((size_t)md->n_tokens * md->n_embd * sizeof(float)))) {
+        rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = mm_audio_encode(proj, s->feat, (int)T, p->n_threads, *embd, e))) goto fail;
+    if (p->hook) {
+        mmp_media view = *md;
+        view.embd = *embd;
+        if ((rc = p->hook(p->hook_ud, k, &view, s->feat, n_mel, e))) goto fail;
+    }
+    if (md->last) {
+        mm_audio_close(s->a);
+        s->a = NULL;
+    }
+    return MM_OK;
+fail:
+    free(*embd);
+    *embd = NULL;
+    if (!strstr(e->msg, path)) mm_err_prefix(e, "%s", path);
+    return rc;
+}
+
 mm_code mmp_prompt_decode(mm_ctx *c, const mm_model *m, const mm_mmproj *proj, const mmp_prompt *p,
                           float *last_logits, mm_err *e) {
     const int max = mmp_prompt_max_run(p), E = mm_model_n_embd(m);
     int32_t *tok = malloc((size_t)max * 4), *pos = malloc((size_t)max * 4), *seq = calloc((size_t)max, 4);
     int32_t *span = malloc((size_t)max * 4);
     int8_t *want = calloc((size_t)max, 1);
+    audio_state as = {0};
     mm_code rc = MM_OK;
     if (!tok || !pos || !seq || !span || !want) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
     int32_t n_past = 0;
     for (size_t i = 0; i < p->n && !rc;) { /* logits only for the final row of the prompt */
         if (p->items[i].media >= 0) {
-            const mmp_media *md = &p->media[p->items[i].media];
+            const int k = p->items[i].media;
+            const mmp_media *md = &p->media[k];
             if (md->n_embd != E) {
-                rc = mm_err_set(e, MM_EINVAL, "image %d: soft tokens of width %d, the text model takes %d",
-                                p->items[i].media, md->n_embd, E);
+                rc = mm_err_set(e, MM_EINVAL, "%s %d: soft tokens of width %d, the text model takes %d",
+                                md->audio ? "audio piece" : "image", k, md->n_embd, E);
                 break;
             }
+            float *owned = NULL;
+            if (md->audio && (rc = audio_piece(&as, proj, p, k, &owned, e))) break;
             for (int t = 0; t < md->n_tokens; t++) {
                 pos[t] = n_past + t;
-                span[t] = p->items[i].media;
+                span[t] = k;
                 want[t] = 0;
             }
             want[md->n_tokens - 1] = i + 1 == p->n;
-            mm_batch b = {md->n_tokens, NULL, md->embd, pos, seq, want};
-            mm_batch_media bm = {span, mm_model_media_attn(m, mm_mmproj_vision(proj)->type)};
+            mm_batch b = {md->n_tokens, NULL, md->audio ? owned : md->embd, pos, seq, want};
+            /* audio: always causal (mtmd decides per chunk with the audio projector type) */
+            mm_batch_media bm = {span, mm_model_media_attn(m, md->audio ? mm_mmproj_audio_type(proj)
+                                                                          : mm_mmproj_vision(proj)->type)};
             rc = mm_decode_media(c, &b, &bm, e);
+            free(owned);
             n_past += md->n_tokens;
             i++;
         } else {
@@ -178,6 +348,7 @@ mm_code mmp_prompt_decode(mm_ctx *c, const mm_model *m, const mm_mmproj *proj, c
         }
     }
     if (!rc && last_logits) memcpy(last_logits, mm_ctx_logits(c, 0), (size_t)mm_model_n_vocab(m) * sizeof(float));
+    audio_state_free(&as);
     free(tok); free(pos); free(seq); free(span); free(want);
     return rc;
 }

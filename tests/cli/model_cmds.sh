@@ -34,6 +34,22 @@ b=$("$MM" generate -m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4v-f32.g
 "$MM" generate -m "$F/gemma3-f32.gguf" --mmproj "$F/mmproj-gemma3-f32.gguf" --image "$IMG" -p "<__media__> <__media__>" -n 2 > /dev/null 2>&1 && fail "two markers for one image accepted"
 "$MM" generate -m "$F/gemma3-f32.gguf" --image "$IMG" -p "x" -n 2 > /dev/null 2>&1; [ $? = 2 ] || fail "--image without --mmproj: not a usage error"
 
+# generate with audio: deterministic, a recording without a marker goes before the text, several
+# --audio allowed, --image and --audio mixed on the two-tower file, and clear refusals: --audio
+# without --mmproj (usage error), a vision-only mmproj, a file with only a video stream
+AUD=$PACK/media/jfk-250ms.wav
+a=$("$MM" generate -m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4a-f32.gguf" --audio "$AUD" -p "Transcribe this." -n 6 --temp 0) || fail "generate --audio exited $?"
+b=$("$MM" generate -m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4a-f32.gguf" --audio "$AUD" -p "<__media__>Transcribe this." -n 6 --temp 0 -t 2) || fail "generate --audio (marker) exited $?"
+[ -n "$a" ] && [ "$a" = "$b" ] || fail "generate --audio: no marker ($a) != marker first ($b)"
+"$MM" generate -m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4a-f32.gguf" --audio "$AUD" --audio "$PACK/media/silence-5s.wav" --chat -p "<__media__> then <__media__>?" -n 3 --temp 0 > /dev/null || fail "generate two --audio --chat exited $?"
+"$MM" generate -m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4va-f32.gguf" --image "$IMG" --audio "$AUD" -p "<__media__> and <__media__>" -n 3 --temp 0 > /dev/null || fail "generate --image --audio (gemma4va) exited $?"
+"$MM" generate -m "$F/gemma4-e2b-f32.gguf" --audio "$AUD" -p "x" -n 2 > /dev/null 2>&1; [ $? = 2 ] || fail "--audio without --mmproj: not a usage error"
+err=$("$MM" generate -m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4v-f32.gguf" --audio "$AUD" -p "x" -n 2 2>&1 >/dev/null) && fail "--audio with a vision-only mmproj accepted"
+case $err in *"audio tower"*) ;; *) fail "--audio with a vision-only mmproj: unclear message: $err" ;; esac
+VID=$(cd "$(dirname "$0")/../data/audio" && pwd)/video_only.mp4
+err=$("$MM" generate -m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4a-f32.gguf" --audio "$VID" -p "x" -n 2 2>&1 >/dev/null) && fail "--audio with a video-only file accepted"
+case $err in *video_only.mp4*) ;; *) fail "--audio video-only: message does not name the file: $err" ;; esac
+
 # model-info
 "$MM" model-info "$F/gemma4-e2b-q4_k.gguf" --json > info.json || fail "model-info exited $?"
 $PY - <<'PY' || fail "model-info --json content"
