@@ -291,15 +291,16 @@ void mm_softmax(float *x, int64_t n) { mm_softmax_span(x, n, 0, n); }
 
 /* ---- values ---- */
 
-static void av_scalar(float *out, const float *p, int lo, int hi, const float *V, int64_t ld, int hd) {
-    memset(out, 0, (size_t)hd * sizeof(float));
+static void av_scalar(float *out, const float *p, int lo, int hi, const float *V, int64_t ld, int hd, int accum) {
+    if (!accum) memset(out, 0, (size_t)hd * sizeof(float));
     for (int c = lo; c < hi; c++)
         if (p[c] != 0.0f)
             for (int d = 0; d < hd; d++) out[d] = fmaf(p[c], V[(int64_t)c * ld + d], out[d]);
 }
 
-static void av16_scalar(float *out, const float *p, int lo, int hi, const uint16_t *V, int64_t ld, int hd) {
-    memset(out, 0, (size_t)hd * sizeof(float));
+static void av16_scalar(float *out, const float *p, int lo, int hi, const uint16_t *V, int64_t ld, int hd,
+                        int accum) {
+    if (!accum) memset(out, 0, (size_t)hd * sizeof(float));
     for (int c = lo; c < hi; c++)
         if (p[c] != 0.0f) {
             const float pc = mm_fp16_to_fp32(mm_fp32_to_fp16(p[c]));
@@ -311,7 +312,7 @@ static void av16_scalar(float *out, const float *p, int lo, int hi, const uint16
 #define AV512_CHUNK(NV, LOADV, PROUND)                                                          \
     do {                                                                                        \
         __m512 acc[NV];                                                                         \
-        for (int k = 0; k < NV; k++) acc[k] = _mm512_setzero_ps();                              \
+        for (int k = 0; k < NV; k++) acc[k] = accum ? _mm512_loadu_ps(out + 16 * k) : _mm512_setzero_ps(); \
         for (int c = lo; c < hi; c++) {                                                         \
             if (p[c] == 0.0f) continue;                                                         \
             const __m512 pc = _mm512_set1_ps(PROUND(p[c]));                                     \
@@ -333,12 +334,12 @@ static void av16_scalar(float *out, const float *p, int lo, int hi, const uint16
     while (hd >= 16) { AV512_CHUNK(1, LOADV, PROUND); out += 16; V += 16; hd -= 16; }
 
 __attribute__((target("avx512f"))) static void av_avx512(float *out, const float *p, int lo, int hi, const float *V,
-                                                         int64_t ld, int hd) {
+                                                         int64_t ld, int hd, int accum) {
     AV512_BODY(LOADV_F32, P_AS_IS)
 }
 
 __attribute__((target("avx512f,f16c"))) static void av16_avx512(float *out, const float *p, int lo, int hi,
-                                                                const uint16_t *V, int64_t ld, int hd) {
+                                                                const uint16_t *V, int64_t ld, int hd, int accum) {
     AV512_BODY(LOADV_F16, P_F16)
 }
 
@@ -349,7 +350,7 @@ __attribute__((target("avx512f,f16c"))) static void av16_avx512(float *out, cons
     do {                                                                                        \
         __m512 acc[4][NV];                                                                      \
         for (int i = 0; i < 4; i++)                                                             \
-            for (int k = 0; k < NV; k++) acc[i][k] = _mm512_setzero_ps();                       \
+            for (int k = 0; k < NV; k++) acc[i][k] = accum ? _mm512_loadu_ps(out[i] + o + 16 * k) : _mm512_setzero_ps(); \
         for (int c = lo; c < hi; c++) {                                                         \
             if (p[0][c] == 0.0f && p[1][c] == 0.0f && p[2][c] == 0.0f && p[3][c] == 0.0f) continue; \
             const __m512 b0 = _mm512_set1_ps(p[0][c]), b1 = _mm512_set1_ps(p[1][c]);            \
@@ -370,7 +371,7 @@ __attribute__((target("avx512f,f16c"))) static void av16_avx512(float *out, cons
 #define LOADVO_F16(c, k) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(V + (int64_t)(c) * ld + o + 16 * (k))))
 
 __attribute__((target("avx512f"))) static void av_x4_avx512(float *const out[4], const float *const p[4], int lo,
-                                                            int hi, const float *V, int64_t ld, int hd) {
+                                                            int hi, const float *V, int64_t ld, int hd, int accum) {
     int o = 0;
     for (; o + 64 <= hd; o += 64) AV512_X4_TILE(4, LOADVO_F32);
     for (; o + 16 <= hd; o += 16) AV512_X4_TILE(1, LOADVO_F32);
@@ -378,34 +379,42 @@ __attribute__((target("avx512f"))) static void av_x4_avx512(float *const out[4],
 
 __attribute__((target("avx512f,f16c"))) static void av16_x4_avx512(float *const out[4], const float *const p[4],
                                                                    int lo, int hi, const uint16_t *V, int64_t ld,
-                                                                   int hd) {
+                                                                   int hd, int accum) {
     int o = 0;
     for (; o + 64 <= hd; o += 64) AV512_X4_TILE(4, LOADVO_F16);
     for (; o + 16 <= hd; o += 16) AV512_X4_TILE(1, LOADVO_F16);
 }
 
-void mm_attn_av_group(float *const out[], float *const p[], int nh, int lo, int hi, const void *V, int f16,
-                      int64_t ld, int hd) {
+void mm_attn_av_group_acc(float *const out[], float *const p[], int nh, int lo, int hi, const void *V, int f16,
+                          int64_t ld, int hd, int accum) {
     int i = 0;
     if (f16)
         for (int h = 0; h < nh; h++) mm_round_f16(p[h] + lo, p[h] + lo, hi - lo);
-    if (mm_cpu_level() >= 2 && hd % 16 == 0)
+    const int simd = mm_cpu_level() >= 2 && hd % 16 == 0;
+    if (simd)
         for (; i + 4 <= nh; i += 4) {
-            if (f16) av16_x4_avx512(out + i, (const float *const *)p + i, lo, hi, V, ld, hd);
-            else av_x4_avx512(out + i, (const float *const *)p + i, lo, hi, V, ld, hd);
+            if (f16) av16_x4_avx512(out + i, (const float *const *)p + i, lo, hi, V, ld, hd, accum);
+            else av_x4_avx512(out + i, (const float *const *)p + i, lo, hi, V, ld, hd, accum);
         }
     for (; i < nh; i++) {
-        if (f16) mm_attn_av_f16(out[i], p[i], lo, hi, V, ld, hd);
-        else mm_attn_av_f32(out[i], p[i], lo, hi, V, ld, hd);
+        if (simd && f16) av16_avx512(out[i], p[i], lo, hi, V, ld, hd, accum);
+        else if (simd) av_avx512(out[i], p[i], lo, hi, V, ld, hd, accum);
+        else if (f16) av16_scalar(out[i], p[i], lo, hi, V, ld, hd, accum);
+        else av_scalar(out[i], p[i], lo, hi, V, ld, hd, accum);
     }
 }
 
+void mm_attn_av_group(float *const out[], float *const p[], int nh, int lo, int hi, const void *V, int f16,
+                      int64_t ld, int hd) {
+    mm_attn_av_group_acc(out, p, nh, lo, hi, V, f16, ld, hd, 0);
+}
+
 void mm_attn_av_f32(float *out, const float *p, int lo, int hi, const float *V, int64_t ld, int hd) {
-    if (mm_cpu_level() >= 2 && hd % 16 == 0) av_avx512(out, p, lo, hi, V, ld, hd);
-    else av_scalar(out, p, lo, hi, V, ld, hd);
+    if (mm_cpu_level() >= 2 && hd % 16 == 0) av_avx512(out, p, lo, hi, V, ld, hd, 0);
+    else av_scalar(out, p, lo, hi, V, ld, hd, 0);
 }
 
 void mm_attn_av_f16(float *out, const float *p, int lo, int hi, const uint16_t *V, int64_t ld, int hd) {
-    if (mm_cpu_level() >= 2 && hd % 16 == 0) av16_avx512(out, p, lo, hi, V, ld, hd);
-    else av16_scalar(out, p, lo, hi, V, ld, hd);
+    if (mm_cpu_level() >= 2 && hd % 16 == 0) av16_avx512(out, p, lo, hi, V, ld, hd, 0);
+    else av16_scalar(out, p, lo, hi, V, ld, hd, 0);
 }

@@ -63,6 +63,10 @@ void mm_attn_av_f16(float *out, const float *p, int lo, int hi, const uint16_t *
  * vector read once per four heads.  For an F16 cache p[h][lo..hi) is rounded to F16 in place. */
 void mm_attn_av_group(float *const out[], float *const p[], int nh, int lo, int hi, const void *V, int f16,
                       int64_t ld, int hd);
+/* The same continuing from out when accum is set: a span split into consecutive blocks gives
+ * the bits of the whole span in one call (each output's chain runs over the cells in order). */
+void mm_attn_av_group_acc(float *const out[], float *const p[], int nh, int lo, int hi, const void *V, int f16,
+                          int64_t ld, int hd, int accum);
 /* RoPE on one head vector of length hd: NEOX (pairs i, i + n_rot/2) or normal (pairs 2i, 2i+1);
  * freq_factors (n_rot/2 values) may be NULL.  Dimensions from n_rot on are left alone. */
 void mm_rope(float *x, int n_rot, int32_t pos, float base, const float *freq_factors, int neox);

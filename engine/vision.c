@@ -161,29 +161,38 @@ typedef struct vattn_job {
 } vattn_job;
 
 /* att[t][head] = softmax(scale * q_t . K) @ V over all patches (no mask).  Items are (group of
- * four queries, head): the four rows read each K and V vector once (mm_qk_group,
- * mm_attn_av_group); ith picks the thread's four score rows. */
-enum { VQ = 4 };
+ * VQ queries, head); the products run over blocks of VB patches so that one block of K (and of
+ * V) is read from cache by all VQ queries, four at a time (mm_qk_group, mm_attn_av_group_acc:
+ * the blocked value sums keep the unblocked order, so the bits do not depend on VB). */
+enum { VQ = 16, VB = 512 };
 static void vattn_task(void *arg, int64_t w0, int64_t w1, int ith) {
     const vattn_job *j = arg;
     venc *c = j->c;
     const int T = c->T, dh = c->v->d_head, H = c->v->hp.n_head, Ev = c->v->hp.n_embd;
     for (int64_t w = w0; w < w1; w++) {
         const int t0 = (int)(w / H) * VQ, hh = (int)(w % H), nq = T - t0 < VQ ? T - t0 : VQ;
-        const float *q[VQ];
-        float *sc[VQ], *out[VQ];
+        const float *q[VQ], *kt = c->kt + (size_t)hh * dh * T, *vh = c->vv + (size_t)hh * dh;
+        float *sc[VQ], *out[VQ], *scb[VQ];
         for (int i = 0; i < nq; i++) {
             q[i] = c->q + (size_t)(t0 + i) * Ev + (size_t)hh * dh;
             sc[i] = c->scores + ((size_t)ith * VQ + i) * T;
             out[i] = c->att + (size_t)(t0 + i) * Ev + (size_t)hh * dh;
         }
-        mm_qk_group(q, nq, c->kt + (size_t)hh * dh * T, 0, T, dh, T, sc);
+        for (int cb = 0; cb < T; cb += VB) {
+            const int n = T - cb < VB ? T - cb : VB;
+            for (int i = 0; i < nq; i++) scb[i] = sc[i] + cb;
+            for (int g = 0; g < nq; g += 4) mm_qk_group(q + g, nq - g < 4 ? nq - g : 4, kt + cb, 0, T, dh, n, scb + g);
+        }
         for (int i = 0; i < nq; i++) {
             if (j->scale != 1.0f)
                 for (int k = 0; k < T; k++) sc[i][k] *= j->scale;
             mm_softmax(sc[i], T);
         }
-        mm_attn_av_group(out, sc, nq, 0, T, c->vv + (size_t)hh * dh, 0, Ev, dh);
+        for (int cb = 0; cb < T; cb += VB) {
+            const int hi = T - cb < VB ? T : cb + VB;
+            for (int g = 0; g < nq; g += 4)
+                mm_attn_av_group_acc(out + g, sc + g, nq - g < 4 ? nq - g : 4, cb, hi, vh, 0, Ev, dh, cb > 0);
+        }
     }
 }
 

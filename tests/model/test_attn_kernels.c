@@ -110,6 +110,12 @@ int main(void) {
                     mm_attn_av_group(oo, pp, 6, lo, hi, f16 ? (const void *)V16 : (const void *)V, f16, hd, hd);
                     for (int h = 0; h < 6; h++)
                         expect_same(og[h], oh[h], sizeof(float) * hd, f16 ? "av_group_f16" : "av_group_f32", lvl, hd, n);
+                    /* the span in two blocks, the second continuing the first: the same bits */
+                    const int mid = lo + (hi - lo) / 3;
+                    mm_attn_av_group_acc(oo, pp, 6, lo, mid, f16 ? (const void *)V16 : (const void *)V, f16, hd, hd, 0);
+                    mm_attn_av_group_acc(oo, pp, 6, mid, hi, f16 ? (const void *)V16 : (const void *)V, f16, hd, hd, 1);
+                    for (int h = 0; h < 6; h++)
+                        expect_same(og[h], oh[h], sizeof(float) * hd, "av_group_acc (two blocks)", lvl, hd, n);
                 }
             }
             mm_cpu_set_level(saved);
