@@ -259,11 +259,33 @@ __attribute__((target("avx512f"))) static double exp_groups_avx512(float *x, int
 /* Softmax of x[0..n) when every cell outside [lo, hi) is -inf: only the span (widened
  * to its groups of 16) is read and written, with the sums the whole row would give
  * (the -inf cells add exact zeros).  Cells outside [lo, hi) are left as they were. */
+/* max over x[lo, hi) ignoring NaN, as `if (x > max) max = x` does (the value is exact, so
+ * any order gives it) */
+__attribute__((target("avx512f"))) static float span_max_avx512(const float *x, int64_t lo, int64_t hi) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    int64_t i = lo;
+    for (; i + 16 <= hi; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + i), m); /* NaN in x: keeps m */
+    float max = _mm512_reduce_max_ps(m);
+    for (; i < hi; i++)
+        if (x[i] > max) max = x[i];
+    return max;
+}
+
+__attribute__((target("avx512f"))) static void span_scale_avx512(float *x, int64_t lo, int64_t hi, float s) {
+    const __m512 v = _mm512_set1_ps(s);
+    int64_t i = lo;
+    for (; i + 16 <= hi; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), v));
+    for (; i < hi; i++) x[i] *= s;
+}
+
 void mm_softmax_span(float *x, int64_t n, int64_t lo, int64_t hi) {
     if (hi <= lo) return;
+    const int simd = mm_cpu_level() >= 2;
     float max = -INFINITY;
-    for (int64_t i = lo; i < hi; i++)
-        if (x[i] > max) max = x[i];
+    if (simd) max = span_max_avx512(x, lo, hi);
+    else
+        for (int64_t i = lo; i < hi; i++)
+            if (x[i] > max) max = x[i];
     const int64_t n16 = n / 16, g0 = lo / 16, g1 = (hi + 15) / 16 < n16 ? (hi + 15) / 16 : n16;
     /* cells of the widened groups outside the span must read as -inf */
     float save_lo[16], save_hi[16];
@@ -282,7 +304,9 @@ void mm_softmax_span(float *x, int64_t n, int64_t lo, int64_t hi) {
         x[i] = v;
     }
     const float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
-    for (int64_t k = lo; k < hi; k++) x[k] *= inv;
+    if (simd) span_scale_avx512(x, lo, hi, inv);
+    else
+        for (int64_t k = lo; k < hi; k++) x[k] *= inv;
     for (int k = 0; k < nlo; k++) x[a + k] = save_lo[k];
     for (int k = 0; k < nhi; k++) x[hi + k] = save_hi[k];
 }

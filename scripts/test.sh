@@ -15,7 +15,7 @@ echo "== ASan + UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMMPIPE_SANITIZE=ON > /dev/null
 cmake --build build-asan -j"$J"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
-(cd build-asan && ctest --output-on-failure --timeout 900 -L 'unit|queue|cli|engine|decoders' -LE fixtures)
+(cd build-asan && ctest --output-on-failure --timeout 900 -L 'unit|queue|cli|engine|decoders' -LE 'fixtures|heavy')
 # a few fixture cases under the sanitizers, not the sweep
 (cd build-asan && ctest --output-on-failure --timeout 900 -R '^(forward_llama_gemma3|test_tokenizer_cases)$')
 echo "== fuzzers"
