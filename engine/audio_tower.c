@@ -58,26 +58,10 @@ typedef struct aenc {
 
 static const float *f32(const mm_tensor *t) { return t ? (const float *)t->data : NULL; }
 
-static float clampf(float x, float lo, float hi) { return fmaxf(fminf(x, hi), lo); }
 
-/* Y [T][n_out] = clamp(W @ clamp(X)) + b  (llama.cpp build_mm, then ggml_add of the bias);
- * X [T][n_in] is copied into c->tmp when it must be clamped.  Y must not alias X. */
+/* the tower's clamped linear layer (mm_tower_linear: the clamp before the bias) */
 static mm_code linear(aenc *c, const mm_vlinear *l, const float *X, int T, float *Y) {
-    const int64_t n_in = l->w->ne[0], n_out = l->w->ne[1];
-    if (l->clamp_in) {
-        for (size_t i = 0; i < (size_t)T * n_in; i++) c->tmp[i] = clampf(X[i], l->in_min, l->in_max);
-        X = c->tmp;
-    }
-    mm_code rc = mm_matmul(c->pool, l->w, 0, n_out, X, T, n_in, Y, n_out, c->e);
-    if (rc) return rc;
-    if (l->clamp_out)
-        for (size_t i = 0; i < (size_t)T * n_out; i++) Y[i] = clampf(Y[i], l->out_min, l->out_max);
-    if (l->b) {
-        const float *b = f32(l->b);
-        for (int t = 0; t < T; t++)
-            for (int64_t i = 0; i < n_out; i++) Y[(size_t)t * n_out + i] += b[i];
-    }
-    return MM_OK;
+    return mm_tower_linear(c->pool, l, X, T, Y, c->tmp, 0, c->e);
 }
 
 /* RMSNorm of rows [T][n] (w may be NULL: weightless), in place allowed. */

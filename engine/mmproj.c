@@ -680,3 +680,29 @@ mm_media_attn mm_model_media_attn(const mm_model *m, mm_proj_type t) {
     if (!non_causal) return MM_MEDIA_CAUSAL;
     return m->arch == MM_ARCH_GEMMA4 ? MM_MEDIA_BIDIR_SWA : MM_MEDIA_BIDIR_ALL;
 }
+
+/* ---- shared by the towers ---- */
+
+static float clamp_to(float x, float lo, float hi) { return fmaxf(fminf(x, hi), lo); }
+
+mm_code mm_tower_linear(mm_pool *pool, const mm_vlinear *l, const float *X, int T, float *Y, float *tmp,
+                        int clamp_after_bias, mm_err *e) {
+    const int64_t n_in = l->w->ne[0], n_out = l->w->ne[1];
+    if (l->clamp_in) {
+        for (size_t i = 0; i < (size_t)T * n_in; i++) tmp[i] = clamp_to(X[i], l->in_min, l->in_max);
+        X = tmp;
+    }
+    mm_code rc = mm_matmul(pool, l->w, 0, n_out, X, T, n_in, Y, n_out, e);
+    if (rc) return rc;
+    const size_t n = (size_t)T * n_out;
+    if (l->clamp_out && !clamp_after_bias)
+        for (size_t i = 0; i < n; i++) Y[i] = clamp_to(Y[i], l->out_min, l->out_max);
+    if (l->b) {
+        const float *b = (const float *)l->b->data;
+        for (int t = 0; t < T; t++)
+            for (int64_t i = 0; i < n_out; i++) Y[(size_t)t * n_out + i] += b[i];
+    }
+    if (l->clamp_out && clamp_after_bias)
+        for (size_t i = 0; i < n; i++) Y[i] = clamp_to(Y[i], l->out_min, l->out_max);
+    return MM_OK;
+}

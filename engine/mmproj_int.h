@@ -97,4 +97,11 @@ struct mm_mmproj {
     mm_audio_tower a;
 };
 
+/* Y [T][n_out] = W @ clamp_in(X) with the bias and the output clamp in the tower's order:
+ * vision clamps after the bias (llama.cpp's clip graph), audio before it (build_mm, then
+ * ggml_add of the bias).  X is copied into tmp (T * n_in floats) when it must be clamped; Y must
+ * not alias X. */
+mm_code mm_tower_linear(mm_pool *pool, const mm_vlinear *l, const float *X, int T, float *Y, float *tmp,
+                        int clamp_after_bias, mm_err *e);
+
 #endif

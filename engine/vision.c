@@ -85,25 +85,10 @@ static void norm_rows(const venc *c, float *y, const float *x, const mm_tensor *
     }
 }
 
-static float clampf(float x, float lo, float hi) { return fmaxf(fminf(x, hi), lo); }
 
-/* Y [T][n_out] = clamp(W @ clamp(X) + b) (X [T][n_in]; X is clamped in c->tmp when needed). */
+/* the tower's clamped linear layer (mm_tower_linear: the clamp after the bias) */
 static mm_code linear(venc *c, const mm_vlinear *l, const float *X, int T, float *Y) {
-    const int64_t n_in = l->w->ne[0], n_out = l->w->ne[1];
-    if (l->clamp_in) {
-        for (size_t i = 0; i < (size_t)T * n_in; i++) c->tmp[i] = clampf(X[i], l->in_min, l->in_max);
-        X = c->tmp;
-    }
-    mm_code rc = mm_matmul(c->pool, l->w, 0, n_out, X, T, n_in, Y, n_out, c->e);
-    if (rc) return rc;
-    if (l->b) {
-        const float *b = f32(l->b);
-        for (int t = 0; t < T; t++)
-            for (int64_t i = 0; i < n_out; i++) Y[(size_t)t * n_out + i] += b[i];
-    }
-    if (l->clamp_out)
-        for (size_t i = 0; i < (size_t)T * n_out; i++) Y[i] = clampf(Y[i], l->out_min, l->out_max);
-    return MM_OK;
+    return mm_tower_linear(c->pool, l, X, T, Y, c->tmp, 1, c->e);
 }
 
 /* ---------- blocks ---------- */
