@@ -257,8 +257,9 @@ static void attn_task(void *arg, int64_t w0, int64_t w1, int ith) {
             raw[g] = raw0 + (size_t)g * c->n_cells;
             if (g) memcpy(sc0 + (size_t)g * c->n_cells + lo, sc0 + lo, (size_t)(hi > lo ? hi - lo : 0) * 4);
         }
-        if (hi > lo) mm_qk_group(qv, G, (const char *)K + ((size_t)hk * hd * n + lo) * (f16 ? 2 : 4), f16, n, hd,
-                                 hi - lo, raw);
+        /* F16 cache: the fast fused chains; F32 (the precise mode): llama.cpp's exact order */
+        if (hi > lo && f16) mm_qk_group(qv, G, (const uint16_t *)K + (size_t)hk * hd * n + lo, 1, n, hd, hi - lo, raw);
+        else if (hi > lo) mm_qk_group_ggml(qv, G, (const float *)K + (size_t)hk * hd * n + lo, n, hd, hi - lo, raw);
         float *p[64], *out[64];
         for (int g = 0; g < G; g++) {
             float *sc = sc0 + (size_t)g * c->n_cells;
@@ -269,10 +270,9 @@ static void attn_task(void *arg, int64_t w0, int64_t w1, int ith) {
             out[g] = c->att + (size_t)t * qd + (size_t)(hk * G + g) * hd;
             if (hi <= lo) memset(out[g], 0, (size_t)hd * sizeof(float));
         }
-        if (hi > lo)
-            mm_attn_av_group(out, p, G, lo, hi, f16 ? (const void *)((const uint16_t *)V + (size_t)hk * hd)
-                                                    : (const void *)((const float *)V + (size_t)hk * hd),
-                             f16, kd, hd);
+        if (hi > lo && f16) mm_attn_av_group(out, p, G, lo, hi, (const uint16_t *)V + (size_t)hk * hd, 1, kd, hd);
+        else if (hi > lo)
+            for (int g = 0; g < G; g++) mm_attn_av_ggml(out[g], p[g], lo, hi, (const float *)V + (size_t)hk * hd, kd, hd);
     }
 }
 
@@ -582,6 +582,7 @@ static mm_code ple_block(mm_ctx *c, const mm_layer *ly, int il, int T, mm_err *e
         }
     if ((rc = mm(c, ly->ple_proj, c->gate, T, P, c->f, E, e))) return rc;
     norm_rows(c, c->f, c->f, ly->ple_post, T, E, E, m->eps);
+    hook(c, "per_layer_embd_out", il, c->f, T, E);
     for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->f[i];
     return MM_OK;
 }
@@ -696,7 +697,9 @@ mm_code mm_decode_media(mm_ctx *c, const mm_batch *b, const mm_batch_media *md, 
             hook(c, "ffn_out", il, c->o, T, E);
         }
         if (ly->post_ffw_norm) norm_rows(c, c->o, c->o, ly->post_ffw_norm, T, E, E, m->eps);
+        hook(c, "ffn_post_norm", il, c->o, T, E);
         add_rows(c, c->x, c->o, T, E);
+        hook(c, "pe_in", il, c->x, T, E);
         if (ly->ple_gate && (rc = ple_block(c, ly, il, T, e))) return rc;
         if (ly->out_scale) {
             float s = f32_data(ly->out_scale)[0];

@@ -49,6 +49,12 @@ void mm_qk_f16(const float *q, const uint16_t *kt, int64_t stride, int hd, int n
  * gives for q[i], with each K vector read once per four queries. */
 void mm_qk_group(const float *const q[], int nq, const void *kt, int f16, int64_t stride, int hd, int n,
                  float *const out[]);
+/* The same products in llama.cpp's exact order for the precise mode (attn_ggml.c): scores as
+ * ggml_vec_dot_f32 over the head dimension, values as ggml_vec_dot_f32 over the cells by their
+ * absolute index (F32 cache only). */
+void mm_qk_group_ggml(const float *const q[], int nq, const float *kt, int64_t stride, int hd, int n,
+                      float *const out[]);
+void mm_attn_av_ggml(float *out, const float *p, int lo, int hi, const float *V, int64_t ld, int hd);
 /* y[i] = x[i] rounded to F16 and back (y may be x). */
 void mm_round_f16(float *y, const float *x, int n);
 /* In-place softmax of n values (ggml's AVX-512 order: groups of 16, sums in double);

@@ -419,14 +419,21 @@ static int has_vnni(void) {
     return v;
 }
 
-__attribute__((target("avx2"))) static void dotk_x8_avx2(const int8_t *wq, const float *wd, const float *wm,
-                                                         const int16_t *wsc, const int16_t *wmn,
-                                                         const int8_t *const xq[8], const float *dxt,
-                                                         const int16_t *const xbs[8], int64_t nb, float out[8]) {
-    __m256 acc = _mm256_setzero_ps();
+/* Eight activation rows against one unpacked K-quant weight row.  gemm_q4k: Q4_K in
+ * llama.cpp's gemm order (one fused multiply-add per pair of sub-blocks, scale and min terms
+ * in two sums, see dot_q4k in matmul_kernels.inc); otherwise (Q5_K, Q6_K) dot_row's order. */
+__attribute__((target("avx2,fma"))) static void dotk_x8_avx2(const int8_t *wq, const float *wd, const float *wm,
+                                                             const int16_t *wsc, const int16_t *wmn,
+                                                             const int8_t *const xq[8], const float *dxt,
+                                                             const int16_t *const xbs[8], int64_t nb, int gemm_q4k,
+                                                             float out[8]) {
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        const __m256 dx = _mm256_loadu_ps(dxt + 8 * b);
+        const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(wd[b]), dx), dm = _mm256_mul_ps(_mm256_set1_ps(wm[b]), dx);
         __m256i accs[8];
         for (int k = 0; k < 8; k++) accs[k] = _mm256_setzero_si256();
+        int32_t im[8] = {0};
         for (int p = 0; p < 8; p++) { /* 32 elements = two 16-element sub-blocks */
             __m256i w = _mm256_loadu_si256((const __m256i *)(wq + 256 * b + 32 * p)), aw = _mm256_sign_epi8(w, w);
             __m256i sc = _mm256_set_m128i(_mm_set1_epi16(wsc[16 * b + 2 * p + 1]), _mm_set1_epi16(wsc[16 * b + 2 * p]));
@@ -434,21 +441,24 @@ __attribute__((target("avx2"))) static void dotk_x8_avx2(const int8_t *wq, const
                 __m256i x = _mm256_loadu_si256((const __m256i *)(xq[k] + 256 * b + 32 * p));
                 accs[k] = _mm256_add_epi32(accs[k], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), sc));
             }
+            for (int k = 0; k < 8; k++)
+                im[k] += wmn[16 * b + 2 * p] * xbs[k][16 * b + 2 * p] + wmn[16 * b + 2 * p + 1] * xbs[k][16 * b + 2 * p + 1];
+            if (gemm_q4k && p % 2 == 1) { /* a pair of 32-element sub-blocks done */
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hadd_tree8(accs)), dd, acc);
+                accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)im)), dm, accm);
+                for (int k = 0; k < 8; k++) accs[k] = _mm256_setzero_si256(), im[k] = 0;
+            }
         }
-        int32_t im[8];
-        for (int k = 0; k < 8; k++) {
-            int32_t m = 0;
-            for (int sb = 0; sb < 16; sb++) m += wmn[16 * b + sb] * xbs[k][16 * b + sb];
-            im[k] = m;
+        if (!gemm_q4k) {
+            __m256 t1 = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(hadd_tree8(accs)));
+            __m256 t2 = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)im)));
+            acc = _mm256_add_ps(acc, _mm256_sub_ps(t1, t2));
         }
-        __m256 dx = _mm256_loadu_ps(dxt + 8 * b);
-        __m256 t1 = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(wd[b]), dx), _mm256_cvtepi32_ps(hadd_tree8(accs)));
-        __m256 t2 = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(wm[b]), dx),
-                                  _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)im)));
-        acc = _mm256_add_ps(acc, _mm256_sub_ps(t1, t2));
     }
-    _mm256_storeu_ps(out, acc);
+    _mm256_storeu_ps(out, gemm_q4k ? _mm256_sub_ps(acc, accm) : acc);
 }
+
+enum { K_GEMM = 1, K_GEMV = 2 }; /* Q4_K orders (dot_q4k in matmul_kernels.inc) */
 
 #define KCAT2(a, b) a##_##b
 #define KCAT(a, b) KCAT2(a, b)

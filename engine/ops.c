@@ -119,8 +119,10 @@ void mm_rope_apply(float *x, int n_rot, const float *cs, int neox) {
         const float c = cs[2 * i], s = cs[2 * i + 1];
         int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
         float a = x[i0], b = x[i1];
-        x[i0] = a * c - b * s;
-        x[i1] = a * s + b * c;
+        /* as llama.cpp's build computes x0*cos - x1*sin and x0*sin + x1*cos (its compiler fuses
+         * the first product of each; checked bit for bit against llama_ref --dump) */
+        x[i0] = fmaf(a, c, -(b * s));
+        x[i1] = fmaf(a, s, b * c);
     }
 }
 

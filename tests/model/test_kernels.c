@@ -117,21 +117,41 @@ int main(void) {
                 }
                 mm_cpu_set_level(saved);
             }
-            /* the decode path (T <= 2: packed blocks) and the prefill path (unpacked rows) agree */
+            /* the decode path (T <= 2: packed blocks) and the prefill path (unpacked rows) agree.
+             * Q4_K follows llama.cpp, whose result depends on where a row sits in the batch: rows
+             * in full groups of four take its gemm order, the rest (and a lone decoding row) its
+             * gemv order — so for Q4_K the lone row must equal row 4 of five, and rows 0..3 of
+             * five the four rows of a four-row product; and the two orders must differ somewhere
+             * (else the gemm order is not really used). */
+            const int q4k = W->type == MM_TYPE_Q4_K;
             float *one = malloc(sizeof(float) * n_out), *five = malloc(sizeof(float) * 5 * n_out);
+            float *four = malloc(sizeof(float) * 4 * n_out), *one4 = malloc(sizeof(float) * n_out);
             for (int lvl = 0; lvl <= 2; lvl++) {
                 int saved = mm_cpu_set_level(lvl);
-                mm_matmul(pool, W, 0, n_out, X, 1, n_in, one, n_out, &e);
+                mm_matmul(pool, W, 0, n_out, q4k ? X + 4 * n_in : X, 1, n_in, one, n_out, &e);
                 mm_matmul(pool, W, 0, n_out, X, 5, n_in, five, n_out, &e);
+                mm_matmul(pool, W, 0, n_out, X, 4, n_in, four, n_out, &e);
+                mm_matmul(pool, W, 0, n_out, X, 1, n_in, one4, n_out, &e);
                 mm_cpu_set_level(saved);
                 checked++;
-                if (memcmp(one, five, sizeof(float) * n_out)) {
+                if (memcmp(one, q4k ? five + 4 * n_out : five, sizeof(float) * n_out)) {
                     printf("FAIL %s: one-row and five-row products differ (level %s)\n", files[f], mm_cpu_level_name(lvl));
+                    fails++;
+                }
+                if (memcmp(four, five, sizeof(float) * 4 * n_out)) {
+                    printf("FAIL %s: four-row and five-row products differ (level %s)\n", files[f], mm_cpu_level_name(lvl));
+                    fails++;
+                }
+                if (q4k && !memcmp(one4, four, sizeof(float) * n_out)) {
+                    printf("FAIL %s: Q4_K gemm and gemv orders gave the same bits everywhere (level %s)\n", files[f],
+                           mm_cpu_level_name(lvl));
                     fails++;
                 }
             }
             free(one);
             free(five);
+            free(four);
+            free(one4);
             mm_pool_close(pool);
         }
         /* loose check against float64 with dequantised weights */
