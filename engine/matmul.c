@@ -567,9 +567,7 @@ static void quant_rows(const quant_job *q, int64_t t0, int64_t t1) {
         const float *x = q->X + t * q->ldx;
         switch (q->type) {
         case MM_TYPE_F32: memcpy(r->f, x, (size_t)n_in * 4); break;
-        case MM_TYPE_F16:
-            for (int64_t i = 0; i < n_in; i++) r->f[i] = mm_fp16_to_fp32(mm_fp32_to_fp16(x[i]));
-            break;
+        case MM_TYPE_F16: mm_round_f16(r->f, x, (int)n_in); break; /* F16C when the CPU has it */
         case MM_TYPE_BF16:
             for (int64_t i = 0; i < n_in; i++) r->f[i] = mm_bf16_to_fp32(mm_fp32_to_bf16(x[i]));
             break;

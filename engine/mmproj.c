@@ -683,7 +683,11 @@ mm_media_attn mm_model_media_attn(const mm_model *m, mm_proj_type t) {
 
 /* ---- shared by the towers ---- */
 
-static float clamp_to(float x, float lo, float hi) { return fmaxf(fminf(x, hi), lo); }
+/* ggml_clamp's MAX(MIN(x, hi), lo) (a NaN becomes hi), written so the compiler vectorises it */
+static inline float clamp_to(float x, float lo, float hi) {
+    const float y = x < hi ? x : hi;
+    return y > lo ? y : lo;
+}
 
 mm_code mm_tower_linear(mm_pool *pool, const mm_vlinear *l, const float *X, int T, float *Y, float *tmp,
                         int clamp_after_bias, mm_err *e) {
