@@ -27,7 +27,8 @@ void cli_error(const char *fmt, ...) {
 enum {
     O_DB = 1000, O_CONFIG, O_SYNC, O_LEASE, O_HEARTBEAT, O_BACKOFF, O_BACKOFF_CAP, O_MAX_ATTEMPTS,
     O_MAX_CRASHES, O_PRIORITY, O_FOLLOW, O_FORCE, O_QUIET, O_JSON, O_FAILED, O_THROTTLE, O_STATE,
-    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE, O_AUDIO, O_IMAGE
+    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE, O_AUDIO, O_IMAGE,
+    O_SIDECAR, O_SUMMARIZE, O_NO_EXIF, O_ALPHA, O_OUT_DIR
 };
 
 static const struct option all_opts[] = {
@@ -77,6 +78,11 @@ static const struct option all_opts[] = {
     {"kv-type", required_argument, 0, O_KVTYPE},
     {"audio", required_argument, 0, O_AUDIO},
     {"image", required_argument, 0, O_IMAGE},
+    {"sidecar", no_argument, 0, O_SIDECAR},
+    {"summarize", no_argument, 0, O_SUMMARIZE},
+    {"no-exif", no_argument, 0, O_NO_EXIF},
+    {"alpha", required_argument, 0, O_ALPHA},
+    {"out-dir", required_argument, 0, O_OUT_DIR},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -224,6 +230,17 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case O_JSON: c->json = 1; return 0;
     case O_FAILED: c->failed = 1; return 0;
     case O_NO_BASELINE: c->no_baseline = 1; return 0;
+    case O_SIDECAR: c->sidecar = 1; return 0;
+    case O_SUMMARIZE: c->summarize = 1; return 0;
+    case O_NO_EXIF: c->no_exif = 1; return 0;
+    case O_OUT_DIR: c->out_dir = v; return 0;
+    case O_ALPHA:
+        if (strcmp(v, "white") && strcmp(v, "drop")) {
+            cli_error("%s: --alpha wants white or drop, not '%s'", c->cmd, v);
+            return EXIT_USAGE;
+        }
+        c->alpha = v;
+        return 0;
     }
     return 0;
 }
