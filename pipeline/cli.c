@@ -6,6 +6,7 @@
  * accepts; anything else is a usage error (exit 2).
  */
 #include "cli.h"
+#include "model_cache.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -400,5 +401,8 @@ void cli_lease(const cli *c, jobs_lease *l, const char *owner, const char *kinds
     l->backoff_base_ms = (int64_t)(c->backoff_s * 1000);
     l->backoff_cap_ms = (int64_t)(c->backoff_cap_s * 1000);
     l->kinds = kinds;
+    const char *id = NULL;
+    mm_err e;
+    if (model_cache_configured() && model_cache_identity(&id, &e) == MM_OK) l->model = id;
     if (l->lease_ms < 100) l->lease_ms = 100;
 }

@@ -95,6 +95,11 @@ static int jobs_add(int argc, char **argv) {
         cli_error("jobs add: unknown job kind '%s' (this build runs: %s)", c.args[0], kind_names());
         return EXIT_USAGE;
     }
+    if (!strcmp(c.args[0], "caption") || !strcmp(c.args[0], "transcribe") || !strcmp(c.args[0], "summarize")) {
+        cli_error("jobs add: '%s' jobs need a model in their key: use 'mmpipe %s -m MODEL --mmproj MMPROJ PATH...'",
+                  c.args[0], strcmp(c.args[0], "caption") ? "transcribe" : "caption");
+        return EXIT_USAGE;
+    }
     jobs_enqueue_stats st;
     return cli_enqueue(&c, c.args[0], c.args + 1, c.nargs - 1, &st, NULL);
 }

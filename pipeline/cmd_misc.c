@@ -39,7 +39,9 @@ int cmd_worker(int argc, char **argv) {
         return EXIT_USAGE;
     }
     mm_err e;
-    if (c.model && model_cache_config(c.model, c.mmproj, c.threads, &e) != MM_OK) {
+    const char *id;
+    if (c.model && (model_cache_config(c.model, c.mmproj, c.threads, &e) != MM_OK ||
+                    model_cache_identity(&id, &e) != MM_OK)) {
         cli_error("%s", e.msg);
         return EXIT_FATAL;
     }

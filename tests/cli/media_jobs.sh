@@ -75,6 +75,31 @@ assert len(rows) == int(sys.argv[2]), len(rows)
 assert all(r["kind"] == "caption" and len(r["sha256"]) == 64 and r["model"] for r in rows)
 PY
 
+# ---- model identity: another model file is other jobs, and a worker runs only its model's jobs ----
+cp "$S/models/tiny-gemma4-e2b-q8_0.gguf" other.gguf
+printf 'x' >>other.gguf # same weights, another file (size): another identity
+MODB=(-m other.gguf --mmproj "$S/models/tiny-mmproj-gemma4va.gguf")
+"$MM" caption --db "$DB" "${MODB[@]}" --quiet --throttle-ms 3000 in/pics >b.out 2>b.err &
+bpid=$!
+for _ in $(seq 1 200); do
+    [ "$(sqlite3 "$DB" "SELECT count(*) FROM jobs WHERE state='running'" 2>/dev/null)" = 1 ] && break
+    sleep 0.05
+done
+kill -9 "$bpid"
+wait "$bpid" 2>/dev/null
+nb=$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='caption' AND model LIKE 'text=%' AND model != (SELECT model FROM jobs WHERE id=1)")
+eq "$nb" $((NIMG + 1)) "caption jobs queued for the other model"
+run worker --db "$DB"
+expect_rc 0 "a worker without a model"
+run worker --db "$DB" "${MOD[@]}"
+expect_rc 0 "a worker with the first model"
+eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE state IN ('queued','running')")" $((NIMG + 1))     "jobs of the other model left alone by workers without it"
+run worker --db "$DB" "${MODB[@]}"
+expect_rc 3 "a worker with the other model"
+eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='caption' AND state='done'")" $((2 * NIMG + 1)) "done after it"
+run jobs add --db "$DB" caption in/pics
+expect_rc 2 "jobs add caption (needs the model identity)"
+
 # ---- transcribe ----
 run transcribe --db "$DB" "${MOD[@]}" --summarize --out-dir out in
 expect_rc 3 "transcribe with a truncated MP3"
