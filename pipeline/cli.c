@@ -29,7 +29,7 @@ enum {
     O_DB = 1000, O_CONFIG, O_SYNC, O_LEASE, O_HEARTBEAT, O_BACKOFF, O_BACKOFF_CAP, O_MAX_ATTEMPTS,
     O_MAX_CRASHES, O_PRIORITY, O_FOLLOW, O_FORCE, O_QUIET, O_JSON, O_FAILED, O_THROTTLE, O_STATE,
     O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE, O_AUDIO, O_IMAGE,
-    O_SIDECAR, O_SUMMARIZE, O_NO_EXIF, O_ALPHA, O_OUT_DIR
+    O_SIDECAR, O_SUMMARIZE, O_NO_EXIF, O_ALPHA, O_OUT_DIR, O_SUMMARY_BUDGET
 };
 
 static const struct option all_opts[] = {
@@ -84,6 +84,7 @@ static const struct option all_opts[] = {
     {"no-exif", no_argument, 0, O_NO_EXIF},
     {"alpha", required_argument, 0, O_ALPHA},
     {"out-dir", required_argument, 0, O_OUT_DIR},
+    {"summary-budget", required_argument, 0, O_SUMMARY_BUDGET},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -235,6 +236,7 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case O_SUMMARIZE: c->summarize = 1; return 0;
     case O_NO_EXIF: c->no_exif = 1; return 0;
     case O_OUT_DIR: c->out_dir = v; return 0;
+    case O_SUMMARY_BUDGET: return parse_int(c->cmd, name, v, 64, 1 << 20, &c->summary_budget);
     case O_ALPHA:
         if (strcmp(v, "white") && strcmp(v, "drop")) {
             cli_error("%s: --alpha wants white or drop, not '%s'", c->cmd, v);

@@ -43,6 +43,7 @@ typedef struct cli {
     const char *audio;            /* --audio FILE (bench decode; the last one given) */
     int sidecar, summarize, no_exif; /* caption --sidecar --no-exif, transcribe --summarize */
     const char *alpha, *out_dir;  /* caption --alpha white|drop, transcribe --out-dir */
+    int summary_budget;           /* transcribe --summary-budget TOKENS (0: default) */
     const char *images[16];       /* --image FILE, repeatable (generate) */
     int n_images;
     const char *media[32];        /* every --image and --audio in command-line order (generate) */

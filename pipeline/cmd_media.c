@@ -39,7 +39,7 @@ static const char *const caption_help =
     "1 fatal (model unreadable, missing path), 2 usage.\n";
 
 static const char *const transcribe_help =
-    "usage: mmpipe transcribe PATH... -m MODEL.gguf --mmproj MMPROJ.gguf [--summarize]\n"
+    "usage: mmpipe transcribe PATH... -m MODEL.gguf --mmproj MMPROJ.gguf [--summarize [--summary-budget N]]\n"
     "                         [--format srt,vtt,json,txt] [--out-dir DIR] [--prompt TEXT] [-n N] [-j N]\n"
     "Queues one 'transcribe' job per recording (audio files and the audio track of videos, found\n"
     "by opening them; other files are skipped), cuts each into voice-activity segments (at most\n"
@@ -47,7 +47,8 @@ static const char *const transcribe_help =
     "call.mp3.srt / .vtt / .json / .txt (--format: a comma list, default all four) beside it, or\n"
     "under --out-dir with the input's subfolders; a recording without speech gets files without\n"
     "cues.  --summarize then queues one 'summarize' job per transcript (map-reduce over pieces\n"
-    "when it is long) and writes call.mp3.summary.txt.  Exit codes as for 'mmpipe caption'.\n";
+    "when it is long: --summary-budget TOKENS, default 2048) and writes call.mp3.summary.txt.\n"
+    "Exit codes as for 'mmpipe caption'.\n";
 
 /* ---- shared ---- */
 
@@ -458,7 +459,7 @@ static int enqueue_summary(void *arg, const jobs_result *r) {
     if (r->job_id == x->last_job) return 0; /* one job per content, whatever its paths */
     x->last_job = r->job_id;
     cJSON *p = cJSON_CreateObject();
-    cJSON_AddNumberToObject(p, "chunk_tokens", MEDIA_SUMMARY_CHUNK_TOKENS);
+    cJSON_AddNumberToObject(p, "chunk_tokens", x->c->summary_budget ? x->c->summary_budget : MEDIA_SUMMARY_CHUNK_TOKENS);
     cJSON_AddNumberToObject(p, "n_predict", MEDIA_SUMMARY_N_PREDICT);
     cJSON_AddStringToObject(p, "prompt", MEDIA_SUMMARY_PROMPT);
     cJSON_AddStringToObject(p, "transcript", r->text);
@@ -491,7 +492,7 @@ static int enqueue_summary(void *arg, const jobs_result *r) {
 
 int cmd_transcribe(int argc, char **argv) {
     cli c;
-    int rc = cli_parse(&c, "transcribe", MEDIA_OPTS ",summarize,format,out-dir", argc, argv);
+    int rc = cli_parse(&c, "transcribe", MEDIA_OPTS ",summarize,summary-budget,format,out-dir", argc, argv);
     if (rc) return rc < 0 ? (fputs(transcribe_help, stdout), EXIT_OK) : rc;
     if (c.nargs < 1) {
         cli_error("transcribe: needs at least one PATH (see 'mmpipe transcribe --help')");

@@ -9,6 +9,7 @@
  *   caption    {"alpha": "white"|"drop", "exif": 0|1, "n_predict": N, "prompt": TEXT}
  *   transcribe {"n_predict": N, "prompt": TEXT}                  (n_predict per segment)
  *   summarize  {"chunk_tokens": N, "n_predict": N, "prompt": TEXT, "transcript": TEXT}
+ *              (result data {"model_calls": K}: 1 when the transcript fitted chunk_tokens)
  * The summarize job carries its transcript in its params: `mmpipe transcribe --summarize`
  * enqueues it once the transcript is done (its own kind, so a transcript is never redone
  * to get a summary, and a new transcript means a new summary).
@@ -273,7 +274,7 @@ int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
  * pieces of at most chunk_tokens tokens, each summarised (map), then the summaries joined
  * and summarised again (reduce) until one fits. */
 static mm_code summarize_text(const model_set *ms, const char *prompt, const char *text, int chunk_tokens,
-                              int n_predict, int depth, char **out, mm_err *e) {
+                              int n_predict, int depth, int *calls, char **out, mm_err *e) {
     int32_t *ids = NULL;
     size_t nt = 0;
     mm_code rc = mm_tokenize(ms->tok, text, strlen(text), 0, 0, &ids, &nt, e);
@@ -286,6 +287,7 @@ static mm_code summarize_text(const model_set *ms, const char *prompt, const cha
         rc = generate(ms, user, NULL, 0, n_predict, &raw, &n, e);
         free(user);
         if (rc) return rc;
+        ++*calls;
         char *u = mm_utf8_sanitize(raw, n);
         free(raw);
         if (!u) return mm_err_set(e, MM_ENOMEM, "out of memory");
@@ -314,7 +316,9 @@ static mm_code summarize_text(const model_set *ms, const char *prompt, const cha
         if (!piece) { rc = mm_err_set(e, MM_ENOMEM, "out of memory"); break; }
         memcpy(piece, text + at, end - at);
         piece[end - at] = 0;
-        rc = summarize_text(ms, prompt, piece, chunk_tokens, n_predict, depth + 1, &sum, e);
+        /* map summaries get at most a quarter of the budget, so the joined summaries shrink */
+        int np = n_predict < chunk_tokens / 4 ? n_predict : chunk_tokens / 4;
+        rc = summarize_text(ms, prompt, piece, chunk_tokens, np > 16 ? np : 16, depth + 1, calls, &sum, e);
         free(piece);
         if (!rc) {
             char *nj = mm_asprintf("%s%s%s", joined, *joined ? "\n" : "", sum);
@@ -325,7 +329,7 @@ static mm_code summarize_text(const model_set *ms, const char *prompt, const cha
         at = end;
     }
     if (!joined && !rc) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
-    if (!rc) rc = summarize_text(ms, prompt, joined, chunk_tokens, n_predict, depth + 1, out, e); /* reduce */
+    if (!rc) rc = summarize_text(ms, prompt, joined, chunk_tokens, n_predict, depth + 1, calls, out, e); /* reduce */
     free(joined);
     return rc;
 }
@@ -340,8 +344,9 @@ int kind_run_summarize(const job *j, kind_result *r, mm_err *e) {
     int chunk = pint(p, "chunk_tokens", MEDIA_SUMMARY_CHUNK_TOKENS);
     if (chunk < 64) chunk = 64;
     char *sum = NULL;
+    int calls = 0;
     if (!*transcript) sum = mm_strdup(""); /* nothing was said: nothing to summarise, no model work */
-    else rc = summarize_text(ms, pstr(p, "prompt", MEDIA_SUMMARY_PROMPT), transcript, chunk, n_predict, 0, &sum, e);
+    else rc = summarize_text(ms, pstr(p, "prompt", MEDIA_SUMMARY_PROMPT), transcript, chunk, n_predict, 0, &calls, &sum, e);
     cJSON_Delete(p);
     if (!rc && !sum) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
     if (rc) {
@@ -350,5 +355,6 @@ int kind_run_summarize(const job *j, kind_result *r, mm_err *e) {
         return -1;
     }
     r->text = sum;
+    r->data = mm_asprintf("{\"model_calls\": %d}", calls); /* 1: it fitted; more: map-reduce */
     return 0;
 }

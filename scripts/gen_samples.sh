@@ -4,7 +4,12 @@
 # EXIF orientation says "rotate"), two short speech clips spoken by espeak-ng plus one of
 # silence (WAV and MP3 through ffmpeg), and the demo model pair: random-weight tiny Gemma 4
 # E2B-layout text model (Q8_0) + a gemma4va mmproj (vision + audio towers), made with the
-# generators in ../shared/tools (MMPIPE_SHARED=DIR to point elsewhere).  Random weights: the
+# generators in ../shared/tools (MMPIPE_# a short video whose audio track is the "hello" speech (transcribe reads the audio of videos)
+mkdir -p samples/video
+ffmpeg -nostdin -v error -y -f lavfi -i testsrc=size=96x64:rate=5 -i "$A/hello.wav" -shortest \
+       -c:v mpeg4 -q:v 10 -c:a aac -b:a 24k -ac 1 samples/video/hello.mp4
+
+SHARED=DIR to point elsewhere).  Random weights: the
 # captions and transcripts are gibberish; the demo shows the pipeline, not a model.
 # Needs: ImageMagick (convert), espeak-ng, ffmpeg, python3 with numpy for the models.
 set -euo pipefail
@@ -32,6 +37,11 @@ say hello "Hello, this is mmpipe. It transcribes recordings with a local model."
 say meeting "The meeting starts at nine. Please bring the quarterly report. Thank you."
 rm -f "$A/meeting.wav" "$A/hello.mp3" # one WAV and one MP3 are enough
 ffmpeg -nostdin -v error -y -f lavfi -i anullsrc=r=16000:cl=mono -t 2 -c:a pcm_s16le "$A/silence.wav"
+
+# a short video whose audio track is the "hello" speech (transcribe reads the audio of videos)
+mkdir -p samples/video
+ffmpeg -nostdin -v error -y -f lavfi -i testsrc=size=96x64:rate=5 -i "$A/hello.wav" -shortest \
+       -c:v mpeg4 -q:v 10 -c:a aac -b:a 24k -ac 1 samples/video/hello.mp4
 
 SHARED=${MMPIPE_SHARED:-../shared}
 if [ -f "$SHARED/tools/make_tiny.py" ]; then

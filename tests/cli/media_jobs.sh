@@ -15,23 +15,25 @@ S=$(cd "$(dirname "$0")/../../samples" && pwd) || exit 1
 . "$(dirname "$0")/lib.sh" "$@"
 MOD=(-m "$S/models/tiny-gemma4-e2b-q8_0.gguf" --mmproj "$S/models/tiny-mmproj-gemma4va.gguf")
 DB=m.db
-mkdir -p in/pics in/sound
+mkdir -p in/pics in/sound in/video
 cp "$S"/images/* in/pics/
 cp "$S"/audio/* in/sound/
+cp "$S"/video/* in/video/
 head -c 300 "$S/images/landscape.png" >in/pics/corrupt.png
 head -c $(( $(stat -c %s "$S/audio/meeting.mp3") / 2 )) "$S/audio/meeting.mp3" >in/sound/truncated.mp3
 echo "not a picture" >in/pics/notes.txt
 NIMG=$(ls "$S"/images | wc -l)
 NAUD=$(ls "$S"/audio | wc -l)
+NVID=$(ls "$S"/video | wc -l)
 
 # ---- caption ----
-run caption --db "$DB" "${MOD[@]}" --sidecar --out caps.jsonl in/pics
+run caption --db "$DB" "${MOD[@]}" --sidecar --out caps.jsonl in
 expect_rc 3 "caption with a corrupt image"
 err_has "in/pics/corrupt.png" "the failure names the corrupt file"
 integrity "$DB" "after caption"
 eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='caption' AND state='done'")" "$NIMG" "done caption jobs"
 eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='caption' AND state='failed'")" 1 "failed caption jobs"
-eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='caption'")" $((NIMG + 1)) "caption jobs (the text file is none)"
+eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='caption'")" $((NIMG + 1)) "caption jobs (text, audio and video files are none)"
 q "$DB" "SELECT last_error FROM jobs WHERE kind='caption' AND state='failed'" | grep -q "corrupt.png" ||
     fail "the failed job's error should name corrupt.png: $(q "$DB" "SELECT last_error FROM jobs WHERE state='failed'")"
 for f in "$S"/images/*; do
@@ -57,7 +59,7 @@ for r in recs:
     assert text == r["caption"]
 PY
 claims=$(q "$DB" "SELECT sum(claims) FROM jobs")
-run caption --db "$DB" "${MOD[@]}" in/pics
+run caption --db "$DB" "${MOD[@]}" in
 expect_rc 3 "second caption run (the failed image stays failed)"
 err_has "1 still failed" "second run reports the failed image"
 eq "$(q "$DB" "SELECT sum(claims) FROM jobs")" "$claims" "claims after a second caption run (no model work)"
@@ -105,10 +107,14 @@ run transcribe --db "$DB" "${MOD[@]}" --summarize --out-dir out in
 expect_rc 3 "transcribe with a truncated MP3"
 err_has "in/sound/truncated.mp3" "the failure names the truncated MP3"
 integrity "$DB" "after transcribe"
-eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='transcribe' AND state='done'")" "$NAUD" "done transcribe jobs"
+eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='transcribe' AND state='done'")" $((NAUD + NVID)) \
+    "done transcribe jobs (recordings and the audio track of the video)"
 eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='transcribe' AND state='failed'")" 1 "failed transcribe jobs"
-eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='transcribe'")" $((NAUD + 1)) "transcribe jobs (pictures are none)"
-eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='summarize' AND state='done'")" "$NAUD" "summaries"
+eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='transcribe'")" $((NAUD + NVID + 1)) "transcribe jobs (pictures are none)"
+eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='summarize' AND state='done'")" $((NAUD + NVID)) "summaries"
+eq "$(q "$DB" "SELECT count(*) FROM results r JOIN jobs j ON j.id=r.job_id WHERE j.kind='summarize' AND
+    json_extract(r.data, '$.model_calls') > 1")" 0 "short transcripts are summarised in one model call"
+[ -f out/video/hello.mp4.srt ] || fail "no transcript for the video's audio track"
 for f in "$S"/audio/*; do
     b=$(basename "$f")
     for ext in srt vtt json txt summary.txt; do
@@ -169,6 +175,13 @@ expect_rc 3 "second transcribe run"
 eq "$(q "$DB" "SELECT sum(claims) FROM jobs")" "$claims" "claims after a second transcribe run (no model work)"
 [ -f out/hello.wav.srt ] && [ ! -e out/hello.wav.vtt ] && [ -f out/hello.wav.summary.txt ] ||
     fail "second run with --format srt: files $(find out | tr '\n' ' ')"
+# a transcript longer than the summary budget: map (pieces) then reduce
+run transcribe --db "$DB" "${MOD[@]}" --summarize --summary-budget 64 --out-dir mr in/sound/hello.wav
+expect_rc 0 "summary with a 64-token budget"
+calls=$(q "$DB" "SELECT json_extract(r.data, '$.model_calls') FROM results r JOIN jobs j ON j.id=r.job_id
+    WHERE j.kind='summarize' AND json_extract(j.params, '$.chunk_tokens') = 64")
+[ "${calls:-0}" -gt 2 ] || fail "64-token budget: expected map-reduce (> 2 model calls), got '$calls'"
+[ -s mr/hello.wav.summary.txt ] || fail "no summary file from the map-reduce run"
 run transcribe --db "$DB" "${MOD[@]}" --format xml in/sound
 expect_rc 2 "--format xml"
 run caption --db "$DB" in/pics
