@@ -135,6 +135,15 @@ out:
     return rc;
 }
 
+/* The file still has the content the job was queued for (the result is stored under that hash). */
+static mm_code same_content(const job *j, const char *path, mm_err *e) {
+    char hex[65];
+    mm_code rc = mm_sha256_file(path, hex, NULL, e);
+    if (!rc && j->sha256[0] && strcmp(hex, j->sha256) != 0)
+        rc = mm_err_set(e, MM_ESTATE, "%s: content changed since it was queued (run the command again)", path);
+    return rc;
+}
+
 /* Errors a retry cannot fix: the input or the model is what it is. */
 static int permanent(mm_code c) {
     return c == MM_ECORRUPT || c == MM_EUNSUPPORTED || c == MM_EINVAL || c == MM_ENOTFOUND || c == MM_EPERM ||
@@ -168,9 +177,10 @@ int kind_run_caption(const job *j, kind_result *r, mm_err *e) {
     mm_err_set(e, MM_ENOTFOUND, "job has no input path");
     for (size_t i = 0; i < j->npaths && rc; i++) { /* the first path that can be read */
         mmp_input in = {j->paths[i], 0, &io, NULL, 0};
-        char *raw;
+        char *raw = NULL;
         size_t n;
-        rc = generate(ms, user, &in, 1, n_predict, &raw, &n, e);
+        rc = same_content(j, j->paths[i], e);
+        if (!rc) rc = generate(ms, user, &in, 1, n_predict, &raw, &n, e);
         if (!rc) {
             r->text = one_line(raw, n);
             free(raw);
@@ -180,7 +190,7 @@ int kind_run_caption(const job *j, kind_result *r, mm_err *e) {
         break;
     }
     free(user);
-    if (rc && !strstr(e->msg, j->paths[0])) mm_err_prefix(e, "%s", j->npaths ? j->paths[0] : "?");
+    if (rc && j->npaths && !strstr(e->msg, j->paths[0])) mm_err_prefix(e, "%s", j->paths[0]);
     r->retryable = rc && !permanent(rc);
     return rc ? -1 : 0;
 }
@@ -209,7 +219,13 @@ int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
     size_t tlen = 0;
     /* The whole recording in memory (16 kHz mono float: 230 MB an hour), then voice activity
      * segments (at most 30 s each), each transcribed on its own with its times. */
-    rc = mm_audio_load(path, NULL, &pcm, &n, e);
+    rc = mm_err_set(e, MM_ENOTFOUND, "job has no input path");
+    for (size_t i = 0; i < j->npaths; i++) { /* the first path with this content that can be read */
+        path = j->paths[i];
+        rc = same_content(j, path, e);
+        if (!rc) rc = mm_audio_load(path, NULL, &pcm, &n, e);
+        if (rc != MM_ENOTFOUND && rc != MM_EPERM && rc != MM_EIO) break;
+    }
     if (!rc) rc = mm_vad_create(NULL, &vad, e);
     if (!rc) rc = mm_vad_feed(vad, pcm, n, e);
     if (!rc) rc = mm_vad_finish(vad, e);
@@ -263,7 +279,7 @@ int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
     }
     free(text);
     cJSON_Delete(data);
-    if (rc && !strstr(e->msg, path)) mm_err_prefix(e, "%s", path);
+    if (rc && j->npaths && !strstr(e->msg, path)) mm_err_prefix(e, "%s", path);
     r->retryable = rc && !permanent(rc);
     return rc ? -1 : 0;
 }
