@@ -2,11 +2,14 @@
 # caption and transcribe end to end through the real binary, on the bundled samples and the
 # bundled random-weight model pair (samples/models; the texts are gibberish, their plumbing is
 # what is checked).  A folder of the sample pictures and recordings plus a corrupt PNG, a
-# truncated MP3 and a text file:
+# truncated MP3, a text file, and a video with speech in its audio track:
 #   - caption: every good image gets one caption (done job, result, .txt sidecar, JSONL record
 #     with path/sha256/caption/model/finished_at), the corrupt PNG is a failed job whose error
 #     names it, the text file is no job; exit 3.  A second run claims nothing (claims unchanged)
-#     and still exits 3; another prompt is another set of jobs; the CSV export parses.
+#     and still exits 3; another prompt, --no-exif/--alpha drop, or another model file is another
+#     job; model paths from mmpipe.json give the same jobs; a worker without the model, or with
+#     another one, leaves a model's jobs queued; `jobs add caption` is refused; the CSV parses;
+#     map-reduce summaries under a 64-token budget.
 #   - transcribe --summarize --out-dir: every good recording gets .srt/.vtt/.json/.txt under
 #     the out dir with its subfolder (SRT numbered, HH:MM:SS,mmm, increasing; WEBVTT header,
 #     HH:MM:SS.mmm), silence gets files without cues, the truncated MP3 fails naming the file,
@@ -68,9 +71,21 @@ run caption --db "$DB" "${MOD[@]}" --prompt "Name the colours." -n 8 in/pics/lan
 expect_rc 0 "caption with another prompt"
 eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='caption' AND state='done'")" $((NIMG + 1)) \
     "another prompt is another job"
+# model paths from mmpipe.json: the same identity, so nothing new to do
+printf '{"model": "%s", "mmproj": "%s"}\n' "$S/models/tiny-gemma4-e2b-q8_0.gguf" "$S/models/tiny-mmproj-gemma4va.gguf" >mmpipe.json
+claims=$(q "$DB" "SELECT sum(claims) FROM jobs")
+run caption --db "$DB" in/pics/landscape.png
+expect_rc 0 "caption with the model from mmpipe.json"
+eq "$(q "$DB" "SELECT sum(claims) FROM jobs")" "$claims" "claims with the model from mmpipe.json (same jobs)"
+grep -q "^in/pics/landscape.png: " "$T/.out" || fail "caption printed with the model from mmpipe.json"
+run caption --db "$DB" --no-exif --alpha drop in/pics/rotated-exif.jpg
+expect_rc 0 "caption --no-exif --alpha drop"
+eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='caption' AND json_extract(params, '$.exif') = 0 AND
+    json_extract(params, '$.alpha') = 'drop' AND state='done'")" 1 "--no-exif --alpha drop is another job"
+rm mmpipe.json
 run results export --db "$DB" --kind caption --format csv --out caps.csv
 expect_rc 0 "CSV export"
-"$PY" - caps.csv $((NIMG + 1)) <<'PY' || fail "caps.csv does not parse"
+"$PY" - caps.csv $((NIMG + 2)) <<'PY' || fail "caps.csv does not parse"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8")))
 assert len(rows) == int(sys.argv[2]), len(rows)
@@ -98,7 +113,7 @@ expect_rc 0 "a worker with the first model"
 eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE state IN ('queued','running')")" $((NIMG + 1))     "jobs of the other model left alone by workers without it"
 run worker --db "$DB" "${MODB[@]}"
 expect_rc 3 "a worker with the other model"
-eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='caption' AND state='done'")" $((2 * NIMG + 1)) "done after it"
+eq "$(q "$DB" "SELECT count(*) FROM jobs WHERE kind='caption' AND state='done'")" $((2 * NIMG + 2)) "done after it"
 run jobs add --db "$DB" caption in/pics
 expect_rc 2 "jobs add caption (needs the model identity)"
 
