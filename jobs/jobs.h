@@ -123,6 +123,8 @@ typedef struct jobs_lease {
     int64_t backoff_base_ms;     /* retry n waits base * 2^n, +-25 % jitter (default 1000) */
     int64_t backoff_cap_ms;      /* default 600000 */
     const char *kinds;           /* ",hash,caption," : kinds this worker can run; NULL = any */
+    const char *model;           /* model identity this worker has: it claims only jobs queued for it
+                                    or for no model (""); NULL = any */
 } jobs_lease;
 
 typedef struct job {

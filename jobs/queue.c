@@ -254,7 +254,8 @@ static mm_code claim_in_tx(jobs_db *d, const jobs_lease *l, job *out, int *got, 
         "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_until = ?2 + ?3, "
         "claims = claims + 1, started_at = ?2, updated_at = ?2 "
         "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?2 "
-        "  AND (?4 IS NULL OR instr(?4, ',' || kind || ',') > 0) ORDER BY priority DESC, id LIMIT 1) "
+        "  AND (?4 IS NULL OR instr(?4, ',' || kind || ',') > 0) AND (?5 IS NULL OR model = '' OR model = ?5) "
+        "  ORDER BY priority DESC, id LIMIT 1) "
         "RETURNING id, kind, sha256, params, model, attempts, crashes, max_attempts, lease_until", e);
     if (!s) return e ? e->code : MM_EIO;
     int64_t now = mm_now_ms();
@@ -262,6 +263,9 @@ static mm_code claim_in_tx(jobs_db *d, const jobs_lease *l, job *out, int *got, 
     sqlite3_bind_int64(s, 2, now);
     sqlite3_bind_int64(s, 3, l->lease_ms > 0 ? l->lease_ms : 30000);
     if (l->kinds) sqlite3_bind_text(s, 4, l->kinds, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(s, 4);
+    if (l->model) sqlite3_bind_text(s, 5, l->model, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(s, 5);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         out->id = sqlite3_column_int64(s, 0);
@@ -556,12 +560,14 @@ mm_code jobs_pending_get(jobs_db *d, const jobs_lease *l, jobs_pending *p, mm_er
         "coalesce(sum(state = 'queued' AND not_before > ?1), 0), "
         "min(CASE WHEN state = 'queued' AND not_before > ?1 THEN not_before END), "
         "coalesce(sum(state = 'running'), 0) FROM jobs "
-        "WHERE state IN ('queued', 'running') AND (?2 IS NULL OR instr(?2, ',' || kind || ',') > 0)",
+        "WHERE state IN ('queued', 'running') AND (?2 IS NULL OR instr(?2, ',' || kind || ',') > 0) "
+        "AND (?3 IS NULL OR model = '' OR model = ?3)",
         -1, &s, NULL);
     if (rc != SQLITE_OK) return jobs_sqlerr(d, rc, "pending", e);
     int64_t now = mm_now_ms();
     sqlite3_bind_int64(s, 1, now);
     if (l && l->kinds) sqlite3_bind_text(s, 2, l->kinds, -1, SQLITE_STATIC);
+    if (l && l->model) sqlite3_bind_text(s, 3, l->model, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         p->runnable = sqlite3_column_int64(s, 0);

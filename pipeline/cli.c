@@ -6,6 +6,7 @@
  * accepts; anything else is a usage error (exit 2).
  */
 #include "cli.h"
+#include "model_cache.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -27,7 +28,8 @@ void cli_error(const char *fmt, ...) {
 enum {
     O_DB = 1000, O_CONFIG, O_SYNC, O_LEASE, O_HEARTBEAT, O_BACKOFF, O_BACKOFF_CAP, O_MAX_ATTEMPTS,
     O_MAX_CRASHES, O_PRIORITY, O_FOLLOW, O_FORCE, O_QUIET, O_JSON, O_FAILED, O_THROTTLE, O_STATE,
-    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE, O_AUDIO, O_IMAGE
+    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE, O_AUDIO, O_IMAGE,
+    O_SIDECAR, O_SUMMARIZE, O_NO_EXIF, O_ALPHA, O_OUT_DIR, O_SUMMARY_BUDGET
 };
 
 static const struct option all_opts[] = {
@@ -77,6 +79,12 @@ static const struct option all_opts[] = {
     {"kv-type", required_argument, 0, O_KVTYPE},
     {"audio", required_argument, 0, O_AUDIO},
     {"image", required_argument, 0, O_IMAGE},
+    {"sidecar", no_argument, 0, O_SIDECAR},
+    {"summarize", no_argument, 0, O_SUMMARIZE},
+    {"no-exif", no_argument, 0, O_NO_EXIF},
+    {"alpha", required_argument, 0, O_ALPHA},
+    {"out-dir", required_argument, 0, O_OUT_DIR},
+    {"summary-budget", required_argument, 0, O_SUMMARY_BUDGET},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -224,6 +232,18 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case O_JSON: c->json = 1; return 0;
     case O_FAILED: c->failed = 1; return 0;
     case O_NO_BASELINE: c->no_baseline = 1; return 0;
+    case O_SIDECAR: c->sidecar = 1; return 0;
+    case O_SUMMARIZE: c->summarize = 1; return 0;
+    case O_NO_EXIF: c->no_exif = 1; return 0;
+    case O_OUT_DIR: c->out_dir = v; return 0;
+    case O_SUMMARY_BUDGET: return parse_int(c->cmd, name, v, 64, 1 << 20, &c->summary_budget);
+    case O_ALPHA:
+        if (strcmp(v, "white") && strcmp(v, "drop")) {
+            cli_error("%s: --alpha wants white or drop, not '%s'", c->cmd, v);
+            return EXIT_USAGE;
+        }
+        c->alpha = v;
+        return 0;
     }
     return 0;
 }
@@ -383,5 +403,8 @@ void cli_lease(const cli *c, jobs_lease *l, const char *owner, const char *kinds
     l->backoff_base_ms = (int64_t)(c->backoff_s * 1000);
     l->backoff_cap_ms = (int64_t)(c->backoff_cap_s * 1000);
     l->kinds = kinds;
+    const char *id = NULL;
+    mm_err e;
+    if (model_cache_configured() && model_cache_identity(&id, &e) == MM_OK) l->model = id;
     if (l->lease_ms < 100) l->lease_ms = 100;
 }

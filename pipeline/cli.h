@@ -41,6 +41,9 @@ typedef struct cli {
     int bench_pp, bench_tg;       /* bench -m: --pp, --tg */
     int kv_f32;                   /* --kv-type f32 (default f16 for generate / bench) */
     const char *audio;            /* --audio FILE (bench decode; the last one given) */
+    int sidecar, summarize, no_exif; /* caption --sidecar --no-exif, transcribe --summarize */
+    const char *alpha, *out_dir;  /* caption --alpha white|drop, transcribe --out-dir */
+    int summary_budget;           /* transcribe --summary-budget TOKENS (0: default) */
     const char *images[16];       /* --image FILE, repeatable (generate) */
     int n_images;
     const char *media[32];        /* every --image and --audio in command-line order (generate) */
@@ -79,6 +82,9 @@ void scan_free(scan_list *l);
  * (unreadable or still-failed inputs) or EXIT_FATAL. */
 int cli_enqueue(const cli *c, const char *kind, char **paths, int n, jobs_enqueue_stats *st,
                 scan_list *keep);
+/* Enqueues an already scanned list under sp (force, priority, attempts from c) and reports as
+ * cli_enqueue does; label names the inputs in the report ("images").  Same return values. */
+int cli_enqueue_list(const cli *c, jobs_spec *sp, const scan_list *in, const char *label, jobs_enqueue_stats *st);
 
 /* ---- job kinds (kinds.c) ---- */
 typedef struct kind_result {
@@ -96,6 +102,18 @@ const kind_def *kind_find(const char *name);
 /* ",hash,...," — every kind this build can run. */
 const char *kind_list_csv(void);
 const char *kind_names(void); /* "hash" for messages */
+
+/* The model kinds (media_jobs.c; they take the model from model_cache.h). */
+int kind_run_caption(const job *j, kind_result *r, mm_err *e);
+int kind_run_transcribe(const job *j, kind_result *r, mm_err *e);
+int kind_run_summarize(const job *j, kind_result *r, mm_err *e);
+#define MEDIA_CAPTION_PROMPT "Describe this image in one sentence."
+#define MEDIA_CAPTION_N_PREDICT 64
+#define MEDIA_TRANSCRIBE_PROMPT "Transcribe this audio exactly, word for word."
+#define MEDIA_TRANSCRIBE_N_PREDICT 128
+#define MEDIA_SUMMARY_PROMPT "Summarize this transcript in a few sentences."
+#define MEDIA_SUMMARY_N_PREDICT 128
+#define MEDIA_SUMMARY_CHUNK_TOKENS 2048
 
 /* ---- worker (worker.c) ---- */
 typedef struct worker_stats { int64_t done, failed, retried, lost, released; } worker_stats;
@@ -121,6 +139,8 @@ int cmd_status(int argc, char **argv);
 int cmd_results(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
+int cmd_caption(int argc, char **argv);
+int cmd_transcribe(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

@@ -287,7 +287,7 @@ static int eval_media(const char *pack, cJSON *cs, const char *outdir, int threa
             cli_error("eval: media entry %d is not a path", i);
             goto out;
         }
-        ins[i] = (mmp_input){paths[i], audio};
+        ins[i] = (mmp_input){.path = paths[i], .audio = audio};
     }
     if (!paths || !ins || mm_model_open(mpath, &m, &e) != MM_OK || mm_tokenizer_open(mm_model_gguf(m), &tok, &e) != MM_OK ||
         mm_mmproj_open(ppath, &proj, &e) != MM_OK ||

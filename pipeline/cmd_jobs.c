@@ -40,6 +40,33 @@ static int64_t parse_id(const char *s) {
     return (errno || *end || end == s || v <= 0) ? 0 : v;
 }
 
+int cli_enqueue_list(const cli *c, jobs_spec *sp, const scan_list *in, const char *label, jobs_enqueue_stats *st) {
+    mm_err e;
+    jobs_db *db = cli_open_db(c, 0);
+    if (!db) return EXIT_FATAL;
+    sp->force = c->force;
+    sp->priority = c->priority;
+    sp->max_attempts = c->max_attempts;
+    sp->max_crashes = c->max_crashes;
+    mm_code code = jobs_enqueue(db, sp, in->v, in->n, st, &e);
+    jobs_close(db);
+    if (code != MM_OK) {
+        cli_error("%s (nothing was queued)", e.msg);
+        return EXIT_FATAL;
+    }
+    size_t files = 0;
+    for (size_t i = 0; i < in->n; i++) {
+        if (in->v[i].error) cli_error("%s: %s", in->v[i].path, in->v[i].error);
+        files += !in->v[i].clear_only;
+    }
+    if (!c->quiet)
+        fprintf(stderr, "mmpipe: %zu %s: %lld new jobs, %lld already queued or done, "
+                "%lld re-queued, %lld still failed, %lld unreadable\n", files, label, (long long)st->added,
+                (long long)(st->existing - st->failed_already - st->requeued), (long long)st->requeued,
+                (long long)st->failed_already, (long long)st->unreadable);
+    return st->unreadable || st->failed_already ? EXIT_SOME_FAILED : EXIT_OK;
+}
+
 int cli_enqueue(const cli *c, const char *kind, char **paths, int n, jobs_enqueue_stats *st,
                 scan_list *keep) {
     scan_list in;
@@ -48,37 +75,12 @@ int cli_enqueue(const cli *c, const char *kind, char **paths, int n, jobs_enqueu
         cli_error("%s", e.msg);
         return EXIT_FATAL;
     }
-    jobs_db *db = cli_open_db(c, 0);
-    if (!db) {
-        scan_free(&in);
-        return EXIT_FATAL;
-    }
     jobs_spec sp;
     jobs_spec_default(&sp, kind);
-    sp.force = c->force;
-    sp.priority = c->priority;
-    sp.max_attempts = c->max_attempts;
-    sp.max_crashes = c->max_crashes;
-    mm_code code = jobs_enqueue(db, &sp, in.v, in.n, st, &e);
-    jobs_close(db);
-    if (code != MM_OK) {
-        cli_error("%s (nothing was queued)", e.msg);
-        scan_free(&in);
-        return EXIT_FATAL;
-    }
-    size_t files = 0;
-    for (size_t i = 0; i < in.n; i++) {
-        if (in.v[i].error) cli_error("%s: %s", in.v[i].path, in.v[i].error);
-        files += !in.v[i].clear_only;
-    }
-    if (!c->quiet)
-        fprintf(stderr, "mmpipe: %zu inputs: %lld new jobs, %lld already queued or done, "
-                "%lld re-queued, %lld still failed, %lld unreadable\n", files, (long long)st->added,
-                (long long)(st->existing - st->failed_already - st->requeued), (long long)st->requeued,
-                (long long)st->failed_already, (long long)st->unreadable);
-    if (keep) *keep = in;
+    int rc = cli_enqueue_list(c, &sp, &in, "inputs", st);
+    if (keep && rc != EXIT_FATAL) *keep = in;
     else scan_free(&in);
-    return st->unreadable || st->failed_already ? EXIT_SOME_FAILED : EXIT_OK;
+    return rc;
 }
 
 static int jobs_add(int argc, char **argv) {
@@ -91,6 +93,11 @@ static int jobs_add(int argc, char **argv) {
     }
     if (!kind_find(c.args[0])) {
         cli_error("jobs add: unknown job kind '%s' (this build runs: %s)", c.args[0], kind_names());
+        return EXIT_USAGE;
+    }
+    if (!strcmp(c.args[0], "caption") || !strcmp(c.args[0], "transcribe") || !strcmp(c.args[0], "summarize")) {
+        cli_error("jobs add: '%s' jobs need a model in their key: use 'mmpipe %s -m MODEL --mmproj MMPROJ PATH...'",
+                  c.args[0], strcmp(c.args[0], "caption") ? "transcribe" : "caption");
         return EXIT_USAGE;
     }
     jobs_enqueue_stats st;

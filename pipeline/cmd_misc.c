@@ -3,6 +3,7 @@
  * `mmpipe hash` (enqueue + run + show: the model-free demo job).
  */
 #include "cli.h"
+#include "model_cache.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -13,13 +14,15 @@
 #define WORKER_OPTS "workers,follow,lease,heartbeat,backoff,backoff-cap,throttle-ms"
 
 static const char *const worker_help =
-    "usage: mmpipe worker [-j N] [--follow]\n"
+    "usage: mmpipe worker [-j N] [--follow] [-m MODEL.gguf --mmproj MMPROJ.gguf [-t THREADS]]\n"
     "Runs queued jobs until none is left that it can run, then exits: 0, or 3 if any job\n"
     "failed (errors stay in the database and are listed at the end).  Any number of workers\n"
     "may share one database; a killed worker's jobs return to the queue.\n"
     "\n"
     "  -j, --workers N    jobs in flight in this process (default 1)\n"
     "  --follow           keep waiting for new jobs (stop with Ctrl-C / SIGTERM)\n"
+    "  -m, --mmproj, -t   the model for caption / transcribe / summarize jobs (loaded once;\n"
+    "                     without -m those jobs are left for a worker that has it)\n"
     "  --lease S          lease per job, renewed by heartbeats (default 30)\n"
     "  --heartbeat S      heartbeat interval (default 10)\n"
     "  --backoff S        retry n waits S * 2^n seconds, +-25%% jitter (default 1)\n"
@@ -29,13 +32,22 @@ static const char *const worker_help =
 
 int cmd_worker(int argc, char **argv) {
     cli c;
-    int rc = cli_parse(&c, "worker", DB_OPTS "," WORKER_OPTS, argc, argv);
+    int rc = cli_parse(&c, "worker", DB_OPTS "," WORKER_OPTS ",model,mmproj,threads", argc, argv);
     if (rc) return rc < 0 ? (printf(worker_help), EXIT_OK) : rc;
     if (c.nargs) {
         cli_error("worker: unexpected argument '%s'", c.args[0]);
         return EXIT_USAGE;
     }
-    return worker_run(&c, NULL);
+    mm_err e;
+    const char *id;
+    if (c.model && (model_cache_config(c.model, c.mmproj, c.threads, &e) != MM_OK ||
+                    model_cache_identity(&id, &e) != MM_OK)) {
+        cli_error("%s", e.msg);
+        return EXIT_FATAL;
+    }
+    rc = worker_run(&c, NULL);
+    model_cache_free();
+    return rc;
 }
 
 static const char *const status_help =

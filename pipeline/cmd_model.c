@@ -177,7 +177,7 @@ static mm_code generate_media_prefill(const cli *c, loaded *L, const char *text,
     char *withm = NULL;
     const int threads = c->threads > 0 ? c->threads : 1;
     mmp_input ins[sizeof c->media / sizeof c->media[0]];
-    for (int i = 0; i < c->n_media; i++) ins[i] = (mmp_input){c->media[i], c->media_audio[i]};
+    for (int i = 0; i < c->n_media; i++) ins[i] = (mmp_input){.path = c->media[i], .audio = c->media_audio[i]};
     mm_code rc = mm_mmproj_open(c->mmproj, &proj, e);
     if (!rc && !strstr(text, MMP_MEDIA_MARKER)) { /* no markers: the media first, then the text */
         size_t ml = strlen(MMP_MEDIA_MARKER), tl = strlen(text);

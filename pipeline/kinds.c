@@ -8,7 +8,10 @@
  */
 #include "cli.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "model_cache.h"
 
 static int run_hash(const job *j, kind_result *r, mm_err *e) {
     mm_err last;
@@ -34,7 +37,13 @@ static int run_hash(const job *j, kind_result *r, mm_err *e) {
 
 static const kind_def kinds[] = {
     {"hash", "SHA-256 of each file (no model; for tests and demos)", run_hash},
+    {"caption", "a caption of an image (model + mmproj)", kind_run_caption},
+    {"transcribe", "timed transcript of a recording (model + mmproj with audio)", kind_run_transcribe},
+    {"summarize", "summary of a transcript (model)", kind_run_summarize},
 };
+
+/* Kinds that need the model of model_cache.h: a worker without -m does not claim them. */
+static const char *const model_kinds[] = {"caption", "transcribe", "summarize"};
 
 const kind_def *kind_find(const char *name) {
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
@@ -42,5 +51,31 @@ const kind_def *kind_find(const char *name) {
     return NULL;
 }
 
-const char *kind_list_csv(void) { return ",hash,"; }
-const char *kind_names(void) { return "hash"; }
+static int needs_model(const char *name) {
+    for (size_t i = 0; i < sizeof model_kinds / sizeof model_kinds[0]; i++)
+        if (!strcmp(model_kinds[i], name)) return 1;
+    return 0;
+}
+
+/* ",hash,caption,...,": every kind of the table; the model kinds only once a model is configured. */
+const char *kind_list_csv(void) {
+    static char buf[2][512];
+    const int with = model_cache_configured();
+    char *b = buf[with];
+    if (!b[0]) {
+        size_t n = 0;
+        b[n++] = ',';
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            if (with || !needs_model(kinds[i].name))
+                n += (size_t)snprintf(b + n, sizeof buf[0] - n, "%s,", kinds[i].name);
+    }
+    return b;
+}
+
+const char *kind_names(void) {
+    static char buf[512];
+    if (!buf[0])
+        for (size_t i = 0, n = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", i ? ", " : "", kinds[i].name);
+    return buf;
+}

@@ -13,6 +13,8 @@ typedef struct command {
 
 static const command commands[] = {
     {"hash", cmd_hash, "hash files through the queue (model-free demo job)"},
+    {"caption", cmd_caption, "caption every image (-m MODEL --mmproj MMPROJ PATH...)"},
+    {"transcribe", cmd_transcribe, "transcribe every recording to SRT/VTT/JSON/TXT [--summarize]"},
     {"jobs", cmd_jobs, "add, list, cancel, retry and purge jobs"},
     {"worker", cmd_worker, "run queued jobs until none is left (or --follow)"},
     {"status", cmd_status, "job counts by kind and state"},
@@ -31,8 +33,8 @@ static void usage(FILE *f) {
                "usage: mmpipe COMMAND [options]   ('mmpipe COMMAND --help' for more)\n\n",
             MMPIPE_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "  %-8s %s\n", "help", "this list");
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s %s\n", "help", "this list");
     fprintf(f, "\nexit codes: 0 all done, 3 some inputs failed, 1 fatal error, 2 usage error\n");
 }
 

@@ -55,7 +55,8 @@ static mm_code push_text(const mm_tokenizer *tok, mmp_prompt *p, size_t *cap, co
 }
 
 /* One image -> soft tokens [n][proj_dim]. */
-static mm_code encode_image(const mm_mmproj *proj, const char *path, int n_threads, mmp_media *out, mm_err *e) {
+static mm_code encode_image(const mm_mmproj *proj, const char *path, const mm_image_opts *io, int n_threads,
+                            mmp_media *out, mm_err *e) {
     const mm_vision_hparams *hp = mm_mmproj_vision(proj);
     mm_vision_params vp;
     if (hp->type == MM_PROJ_GEMMA4V) mm_vision_params_gemma4v(&vp, hp->patch_size, hp->n_merge);
@@ -65,6 +66,7 @@ static mm_code encode_image(const mm_mmproj *proj, const char *path, int n_threa
     memcpy(vp.std, hp->std, sizeof vp.std);
     mm_image_opts o;
     mm_image_opts_llama(&o);
+    if (io) o = *io;
     mm_vision_input vin;
     mm_code rc = mm_vision_load(path, &o, &vp, &vin, e);
     if (rc) return rc;
@@ -89,15 +91,25 @@ static mm_code encode_image(const mm_mmproj *proj, const char *path, int n_threa
 }
 
 /* Counts the 30 s pieces of a recording and appends one media entry per piece (embd NULL). */
-static mm_code count_audio(const mm_mmproj *proj, const mm_mel *mel, const char *path, int input, mmp_prompt *p,
+static mm_code count_audio(const mm_mmproj *proj, const mm_mel *mel, const mmp_input *in, int input, mmp_prompt *p,
                            int *cap, mm_err *e) {
+    const char *path = in->path;
     mm_audio *a = NULL;
-    float *buf = malloc(MM_AUDIO_PIECE_SAMPLES * sizeof(float));
-    mm_code rc = buf ? mm_audio_open(path, NULL, &a, e) : mm_err_set(e, MM_ENOMEM, "out of memory");
+    float *buf = in->pcm ? NULL : malloc(MM_AUDIO_PIECE_SAMPLES * sizeof(float));
+    mm_code rc = in->pcm ? MM_OK : buf ? mm_audio_open(path, NULL, &a, e) : mm_err_set(e, MM_ENOMEM, "out of memory");
     int first = p->n_media;
+    uint64_t dropped = 0;
     for (int piece = 0; !rc; piece++) {
         size_t got = 0;
-        if ((rc = mm_audio_read_piece(a, buf, MM_AUDIO_PIECE_SAMPLES, &got, e)) || !got) break;
+        if (in->pcm) { /* samples in memory: the same 30 s pieces, a last piece of one sample dropped */
+            size_t off = (size_t)piece * MM_AUDIO_PIECE_SAMPLES;
+            got = off < in->n_pcm ? in->n_pcm - off : 0;
+            if (got > MM_AUDIO_PIECE_SAMPLES) got = MM_AUDIO_PIECE_SAMPLES;
+            if (got == 1) dropped = 1, got = 0;
+            if (!got) break;
+        } else if ((rc = mm_audio_read_piece(a, buf, MM_AUDIO_PIECE_SAMPLES, &got, e)) || !got) {
+            break;
+        }
         if (p->n_media == *cap) {
             int nc = *cap ? *cap * 2 : 8;
             mmp_media *nm = realloc(p->media, (size_t)nc * sizeof *nm);
@@ -122,7 +134,7 @@ static mm_code count_audio(const mm_mmproj *proj, const mm_mel *mel, const char 
     if (!rc && p->n_media == first) rc = mm_err_set(e, MM_EINVAL, "no audio samples");
     if (!rc) {
         p->media[p->n_media - 1].last = 1;
-        p->media[p->n_media - 1].dropped = mm_audio_get_info(a)->dropped_samples;
+        p->media[p->n_media - 1].dropped = a ? mm_audio_get_info(a)->dropped_samples : dropped;
     }
     mm_audio_close(a);
     free(buf);
@@ -178,7 +190,7 @@ mm_code mmp_prompt_build(const mm_tokenizer *tok, const mm_mmproj *proj, const c
         if (rc || i == n_inputs) break;
         if (inputs[i].audio) {
             const int first = out->n_media;
-            if ((rc = count_audio(proj, mel, inputs[i].path, i, out, &mcap, e))) break;
+            if ((rc = count_audio(proj, mel, &inputs[i], i, out, &mcap, e))) break;
             if ((rc = push_text(tok, out, &cap, abeg, strlen(abeg), 1, e))) break;
             for (int k = first; k < out->n_media && !rc; k++) rc = push(out, &cap, 0, k, out->media[k].n_tokens, e);
             if (rc || (rc = push_text(tok, out, &cap, aend, strlen(aend), 1, e))) break;
@@ -196,7 +208,7 @@ mm_code mmp_prompt_build(const mm_tokenizer *tok, const mm_mmproj *proj, const c
             mmp_media *md = &out->media[out->n_media];
             memset(md, 0, sizeof *md);
             md->input = i;
-            if ((rc = encode_image(proj, inputs[i].path, n_threads, md, e))) break;
+            if ((rc = encode_image(proj, inputs[i].path, inputs[i].image_opts, n_threads, md, e))) break;
             const int k = out->n_media++;
             if ((rc = push_text(tok, out, &cap, ibeg, strlen(ibeg), 1, e)) ||
                 (rc = push(out, &cap, 0, k, md->n_tokens, e)) ||
@@ -253,14 +265,22 @@ static mm_code audio_piece(audio_state *s, const mm_mmproj *proj, const mmp_prom
     if (!s->mel && (rc = mm_mel_create(NULL, &s->mel, e))) return rc;
     if (!s->pcm && !(s->pcm = malloc(MM_AUDIO_PIECE_SAMPLES * sizeof(float))))
         return mm_err_set(e, MM_ENOMEM, "out of memory");
-    if (md->piece == 0) {
-        mm_audio_close(s->a);
-        s->a = NULL;
-        if ((rc = mm_audio_open(path, NULL, &s->a, e))) return rc;
-    }
-    if (!s->a) return mm_err_set(e, MM_EINVAL, "%s: audio piece %d without its recording open", path, md->piece);
+    const mmp_input *in = &p->inputs[md->input];
     size_t got = 0, T = 0;
-    if ((rc = mm_audio_read_piece(s->a, s->pcm, MM_AUDIO_PIECE_SAMPLES, &got, e))) goto fail;
+    if (in->pcm) {
+        size_t off = (size_t)md->piece * MM_AUDIO_PIECE_SAMPLES;
+        got = off < in->n_pcm ? in->n_pcm - off : 0;
+        if (got > MM_AUDIO_PIECE_SAMPLES) got = MM_AUDIO_PIECE_SAMPLES;
+        if (got) memcpy(s->pcm, in->pcm + off, got * sizeof(float));
+    } else {
+        if (md->piece == 0) {
+            mm_audio_close(s->a);
+            s->a = NULL;
+            if ((rc = mm_audio_open(path, NULL, &s->a, e))) return rc;
+        }
+        if (!s->a) return mm_err_set(e, MM_EINVAL, "%s: audio piece %d without its recording open", path, md->piece);
+        if ((rc = mm_audio_read_piece(s->a, s->pcm, MM_AUDIO_PIECE_SAMPLES, &got, e))) goto fail;
+    }
     if (got != md->n_samples) {
         rc = mm_err_set(e, MM_ECORRUPT, "piece %d decodes to %zu samples now, %zu when counted (file changed?)",
                         md->piece, got, md->n_samples);

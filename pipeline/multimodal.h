@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "decoders.h"
 #include "engine.h"
 
 #define MMP_MEDIA_MARKER "<__media__>"
@@ -30,6 +31,10 @@ typedef struct mmp_item {
 typedef struct mmp_input {
     const char *path;  /* borrowed: must outlive the prompt (audio is read again while decoding) */
     int audio;         /* 1: a recording (any format decoders/ reads), 0: an image */
+    const mm_image_opts *image_opts; /* image: how to decode it; NULL = llama.cpp-exact (no EXIF, alpha dropped) */
+    const float *pcm;  /* audio: 16 kHz mono samples in memory instead of reading path (path names it in
+                          messages); borrowed, must outlive the prompt */
+    size_t n_pcm;
 } mmp_input;
 
 /* One media chunk: an image, or one 30 s piece of a recording. */

@@ -1,7 +1,8 @@
 #!/bin/bash
-# scripts/demo.sh — the README's first command: install, build, and run mmpipe's main
-# job on the bundled samples.  Until the model jobs land (issue 6) the job is `hash`:
-# every sample file goes through the durable queue and gets its SHA-256.
+# scripts/demo.sh — the README's first command: install, build, and run mmpipe's jobs on the
+# bundled samples: `hash` (model-free), then `caption` on samples/images and `transcribe
+# --summarize` on samples/audio with the bundled random-weight model pair (samples/models:
+# the texts are gibberish; the pipeline is what is shown).  Needs nothing outside the repo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -9,10 +10,22 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j"$(nproc)" > /dev/null
 M=$PWD/build/pipeline/mmpipe
 DB=${MMPIPE_DEMO_DB:-build/demo.db}
+OUT=build/demo-out
+MODEL=(-m samples/models/tiny-gemma4-e2b-q8_0.gguf --mmproj samples/models/tiny-mmproj-gemma4va.gguf)
 echo "== mmpipe hash samples/  (database: $DB)"
 "$M" hash --db "$DB" samples
 echo "== a second run does no work:"
 "$M" hash --db "$DB" samples > /dev/null
+echo "== mmpipe caption samples/images  (random-weight demo model: gibberish captions)"
+mkdir -p "$OUT"
+"$M" caption --db "$DB" "${MODEL[@]}" --out "$OUT/captions.jsonl" samples/images
+echo "== mmpipe transcribe --summarize samples/audio  (files under $OUT/)"
+"$M" transcribe --db "$DB" "${MODEL[@]}" --summarize --out-dir "$OUT" samples/audio
+echo "== $OUT/hello.wav.srt"
+cat "$OUT/hello.wav.srt"
+echo "== a second run does no model work:"
+"$M" caption --db "$DB" "${MODEL[@]}" --quiet samples/images > /dev/null
+"$M" transcribe --db "$DB" "${MODEL[@]}" --quiet --summarize --out-dir "$OUT" samples/audio > /dev/null
 echo "== mmpipe status --db $DB"
 "$M" status --db "$DB"
 echo "== mmpipe results export --kind hash --format jsonl (first 3)"

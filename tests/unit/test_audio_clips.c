@@ -91,7 +91,7 @@ typedef struct env {
 /* Prompt with one recording, built and decoded; *pr keeps the items (caller frees). */
 static mm_code run(const env *v, const mm_mmproj *pj, const char *wav, int threads, seen *s, mmp_prompt *pr,
                    mm_err *e) {
-    mmp_input in = {wav, 1};
+    mmp_input in = {.path = wav, .audio = 1};
     memset(s, 0, sizeof *s);
     mm_code c = mmp_prompt_build(v->tok, pj, "Transcribe: <__media__> now", 1, 1, &in, 1, threads, pr, e);
     if (c) return c;

@@ -42,7 +42,7 @@ static int write_png(const char *path, int w, int h, int gray, const uint8_t *px
 static mm_code run(const mm_model *m, const mm_tokenizer *tok, const mm_mmproj *pj, const char *img, int *n_tok,
                    float **embd, mm_err *e) {
     mmp_prompt pr;
-    const mmp_input imgs[1] = {{img, 0}};
+    const mmp_input imgs[1] = {{.path = img, .audio = 0}};
     *n_tok = 0;
     if (embd) *embd = NULL;
     mm_code c = mmp_prompt_build(tok, pj, "Describe: <__media__> now", 1, 1, imgs, 1, 2, &pr, e);
@@ -134,7 +134,7 @@ int main(void) {
     free(b);
     /* the marker count must match the images */
     mmp_prompt pr;
-    const mmp_input imgs[1] = {{one, 0}};
+    const mmp_input imgs[1] = {{.path = one, .audio = 0}};
     c = mmp_prompt_build(t4, v4, "no marker here", 1, 1, imgs, 1, 1, &pr, &e);
     CHECK(c == MM_EINVAL && strstr(e.msg, "marker"), "marker count: code %d (%s)", (int)c, e.msg);
     mm_mmproj_close(v4);

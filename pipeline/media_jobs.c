@@ -1,0 +1,376 @@
+/*
+ * pipeline/media_jobs.c — the model job kinds: `caption` (one image -> a caption),
+ * `transcribe` (one recording -> timed segments of text) and `summarize` (a transcript ->
+ * a summary).  Each handler takes the model from the process's model cache
+ * (model_cache.h), checks the job was queued for that model, and generates greedily in the
+ * model's chat format until an end-of-generation token or n_predict tokens.
+ *
+ * Params (canonical JSON, part of the idempotency key; see media_params_* in cli.h):
+ *   caption    {"alpha": "white"|"drop", "exif": 0|1, "n_predict": N, "prompt": TEXT}
+ *   transcribe {"n_predict": N, "prompt": TEXT}                  (n_predict per segment)
+ *   summarize  {"chunk_tokens": N, "n_predict": N, "prompt": TEXT, "transcript": TEXT}
+ *              (result data {"model_calls": K}: 1 when the transcript fitted chunk_tokens)
+ * The summarize job carries its transcript in its params: `mmpipe transcribe --summarize`
+ * enqueues it once the transcript is done (its own kind, so a transcript is never redone
+ * to get a summary, and a new transcript means a new summary).
+ */
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decoders.h"
+#include "model_cache.h"
+#include "multimodal.h"
+
+/* ---- small helpers ---- */
+
+static const char *pstr(const cJSON *o, const char *k, const char *def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : def;
+}
+static int pint(const cJSON *o, const char *k, int def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valueint : def;
+}
+
+/* Valid UTF-8, every run of white space (newlines too) one space, trimmed: one line of text. */
+static char *one_line(const char *s, size_t n) {
+    char *u = mm_utf8_sanitize(s, n);
+    if (!u) return NULL;
+    size_t w = 0;
+    int space = 0;
+    for (size_t i = 0; u[i]; i++) {
+        unsigned char ch = (unsigned char)u[i];
+        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f' || ch < 0x20) {
+            space = w > 0;
+            continue;
+        }
+        if (space) u[w++] = ' ';
+        space = 0;
+        u[w++] = (char)ch;
+    }
+    u[w] = 0;
+    return u;
+}
+
+/* The model of this process, checked against the one the job was queued for. */
+static mm_code job_model(const job *j, const model_set **ms, int *retryable, mm_err *e) {
+    *retryable = 0;
+    mm_code rc = model_cache_get(ms, e);
+    if (rc) return rc;
+    if (strcmp(j->model, (*ms)->identity) != 0)
+        return mm_err_set(e, MM_ESTATE, "queued for model %s, but this worker has %s (run it with that model, "
+                          "or re-queue with --force)", j->model, (*ms)->identity);
+    return MM_OK;
+}
+
+/* Greedy generation after one user turn (media at its <__media__> markers); *out malloc'd, raw text. */
+static mm_code generate(const model_set *ms, const char *user, const mmp_input *ins, int n_ins, int n_predict,
+                        char **out, size_t *out_len, mm_err *e) {
+    *out = NULL;
+    *out_len = 0;
+    char *text = NULL, *buf = NULL;
+    size_t len = 0, cap = 0;
+    mmp_prompt pr = {0};
+    mm_ctx *ctx = NULL;
+    mm_sampler *smp = NULL;
+    int32_t *hist = NULL;
+    mm_chat_msg msg = {"user", user};
+    mm_code rc = mm_chat_format(ms->model, &msg, 1, 1, 0, &text, e);
+    /* the formatted text starts with <bos>: no BOS added again */
+    if (!rc) rc = mmp_prompt_build(ms->tok, ms->proj, text, 0, 1, ins, n_ins, ms->threads, &pr, e);
+    if (rc) goto out;
+    const int n_ctx = (int)pr.n_pos + n_predict + 1;
+    mm_ctx_params cp = {n_ctx, mmp_prompt_max_run(&pr), 1, ms->threads, 1};
+    if ((rc = mm_ctx_open(ms->model, &cp, &ctx, e)) || (rc = mmp_prompt_decode(ctx, ms->model, ms->proj, &pr, NULL, e)))
+        goto out;
+    mm_sampler_params sp;
+    mm_sampler_params_default(&sp);
+    sp.temp = 0; /* greedy: the same caption for the same input and model */
+    if (!(smp = mm_sampler_open(&sp, mm_model_n_vocab(ms->model))) ||
+        !(hist = malloc((size_t)(n_predict + 1) * sizeof *hist))) {
+        rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+        goto out;
+    }
+    int32_t pos = (int32_t)pr.n_pos;
+    for (int i = 0; i < n_predict; i++) {
+        int32_t t = mm_sample(smp, mm_ctx_logits(ctx, 0), hist, i);
+        if (mm_token_is_eog(ms->tok, t)) break;
+        hist[i] = t;
+        mm_str piece = mm_token_piece(ms->tok, t, 0);
+        if (len + piece.n + 1 > cap) {
+            size_t nc = (len + piece.n + 1) * 2 + 64;
+            char *nb = realloc(buf, nc);
+            if (!nb) {
+                rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+                goto out;
+            }
+            buf = nb;
+            cap = nc;
+        }
+        memcpy(buf + len, piece.p, piece.n);
+        len += piece.n;
+        if (i + 1 == n_predict) break;
+        int32_t ps = pos++, sq = 0;
+        int8_t one = 1;
+        mm_batch b1 = {1, &t, NULL, &ps, &sq, &one};
+        if ((rc = mm_decode(ctx, &b1, e))) goto out;
+    }
+    if (!buf && !(buf = malloc(1))) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+    if (!rc) {
+        buf[len] = 0;
+        *out = buf;
+        *out_len = len;
+        buf = NULL;
+    }
+out:
+    free(buf);
+    free(hist);
+    mm_sampler_close(smp);
+    mm_ctx_close(ctx);
+    mmp_prompt_free(&pr);
+    free(text);
+    return rc;
+}
+
+/* The file still has the content the job was queued for (the result is stored under that hash). */
+static mm_code same_content(const job *j, const char *path, mm_err *e) {
+    char hex[65];
+    mm_code rc = mm_sha256_file(path, hex, NULL, e);
+    if (!rc && j->sha256[0] && strcmp(hex, j->sha256) != 0)
+        rc = mm_err_set(e, MM_ESTATE, "%s: content changed since it was queued (run the command again)", path);
+    return rc;
+}
+
+/* Errors a retry cannot fix: the input or the model is what it is. */
+static int permanent(mm_code c) {
+    return c == MM_ECORRUPT || c == MM_EUNSUPPORTED || c == MM_EINVAL || c == MM_ENOTFOUND || c == MM_EPERM ||
+           c == MM_ELIMIT || c == MM_ESTATE || c == MM_EVERSION;
+}
+
+static char *with_marker(const char *prompt) {
+    return strstr(prompt, MMP_MEDIA_MARKER) ? mm_strdup(prompt) : mm_asprintf("%s%s", MMP_MEDIA_MARKER, prompt);
+}
+
+/* ---- caption ---- */
+
+int kind_run_caption(const job *j, kind_result *r, mm_err *e) {
+    const model_set *ms;
+    mm_code rc = job_model(j, &ms, &r->retryable, e);
+    if (rc) return -1;
+    if (!ms->proj || mm_mmproj_vision(ms->proj)->type == MM_PROJ_NONE) {
+        mm_err_set(e, MM_EINVAL, "caption needs an mmproj with a vision tower (--mmproj)");
+        return -1;
+    }
+    cJSON *p = cJSON_Parse(j->params);
+    mm_image_opts io;
+    memset(&io, 0, sizeof io);
+    io.no_exif = !pint(p, "exif", 1);
+    io.alpha = !strcmp(pstr(p, "alpha", "white"), "drop") ? MM_ALPHA_DROP : MM_ALPHA_WHITE;
+    int n_predict = pint(p, "n_predict", MEDIA_CAPTION_N_PREDICT);
+    char *user = with_marker(pstr(p, "prompt", MEDIA_CAPTION_PROMPT));
+    cJSON_Delete(p);
+    if (!user) return mm_err_set(e, MM_ENOMEM, "out of memory"), -1;
+    rc = MM_ENOTFOUND;
+    mm_err_set(e, MM_ENOTFOUND, "job has no input path");
+    for (size_t i = 0; i < j->npaths && rc; i++) { /* the first path that can be read */
+        mmp_input in = {j->paths[i], 0, &io, NULL, 0};
+        char *raw = NULL;
+        size_t n;
+        rc = same_content(j, j->paths[i], e);
+        if (!rc) rc = generate(ms, user, &in, 1, n_predict, &raw, &n, e);
+        if (!rc) {
+            r->text = one_line(raw, n);
+            free(raw);
+            if (!r->text) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+        }
+        if (rc == MM_ENOTFOUND || rc == MM_EPERM || rc == MM_EIO) continue; /* try another path with this content */
+        break;
+    }
+    free(user);
+    if (rc && j->npaths && !strstr(e->msg, j->paths[0])) mm_err_prefix(e, "%s", j->paths[0]);
+    r->retryable = rc && !permanent(rc);
+    return rc ? -1 : 0;
+}
+
+/* ---- transcribe ---- */
+
+int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
+    const model_set *ms;
+    mm_code rc = job_model(j, &ms, &r->retryable, e);
+    if (rc) return -1;
+    if (!ms->proj || mm_mmproj_audio_type(ms->proj) == MM_PROJ_NONE) {
+        mm_err_set(e, MM_EINVAL, "transcribe needs an mmproj with an audio tower (--mmproj)");
+        return -1;
+    }
+    cJSON *p = cJSON_Parse(j->params);
+    int n_predict = pint(p, "n_predict", MEDIA_TRANSCRIBE_N_PREDICT);
+    char *user = with_marker(pstr(p, "prompt", MEDIA_TRANSCRIBE_PROMPT));
+    cJSON_Delete(p);
+    if (!user) return mm_err_set(e, MM_ENOMEM, "out of memory"), -1;
+    const char *path = j->npaths ? j->paths[0] : "?";
+    float *pcm = NULL;
+    size_t n = 0;
+    mm_vad *vad = NULL;
+    cJSON *data = cJSON_CreateObject(), *segs = cJSON_AddArrayToObject(data, "segments");
+    char *text = NULL;
+    size_t tlen = 0;
+    /* The whole recording in memory (16 kHz mono float: 230 MB an hour), then voice activity
+     * segments (at most 30 s each), each transcribed on its own with its times. */
+    rc = mm_err_set(e, MM_ENOTFOUND, "job has no input path");
+    for (size_t i = 0; i < j->npaths; i++) { /* the first path with this content that can be read */
+        path = j->paths[i];
+        rc = same_content(j, path, e);
+        if (!rc) rc = mm_audio_load(path, NULL, &pcm, &n, e);
+        if (rc != MM_ENOTFOUND && rc != MM_EPERM && rc != MM_EIO) break;
+    }
+    if (!rc) rc = mm_vad_create(NULL, &vad, e);
+    if (!rc) rc = mm_vad_feed(vad, pcm, n, e);
+    if (!rc) rc = mm_vad_finish(vad, e);
+    size_t ns = 0;
+    const mm_segment *sg = rc ? NULL : mm_vad_segments(vad, &ns);
+    cJSON_AddNumberToObject(data, "duration", (double)n / MM_AUDIO_RATE);
+    for (size_t i = 0; i < ns && !rc; i++) {
+        double s0 = sg[i].start_s > 0 ? sg[i].start_s : 0, s1 = sg[i].end_s > s0 ? sg[i].end_s : s0;
+        size_t a = (size_t)(s0 * MM_AUDIO_RATE), b = (size_t)(s1 * MM_AUDIO_RATE);
+        if (b > n) b = n;
+        if (a + 2 > b) continue; /* no log-mel frame */
+        mmp_input in = {path, 1, NULL, pcm + a, b - a};
+        char *raw;
+        size_t rl;
+        if ((rc = generate(ms, user, &in, 1, n_predict, &raw, &rl, e))) break;
+        char *line = one_line(raw, rl);
+        free(raw);
+        if (!line) {
+            rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+            break;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "start", (double)a / MM_AUDIO_RATE);
+        cJSON_AddNumberToObject(o, "end", (double)b / MM_AUDIO_RATE);
+        cJSON_AddStringToObject(o, "text", line);
+        cJSON_AddItemToArray(segs, o);
+        size_t ll = strlen(line);
+        char *nt = realloc(text, tlen + ll + 2);
+        if (!nt) {
+            free(line);
+            rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+            break;
+        }
+        text = nt;
+        if (ll) {
+            if (tlen) text[tlen++] = '\n';
+            memcpy(text + tlen, line, ll);
+            tlen += ll;
+        }
+        text[tlen] = 0;
+        free(line);
+    }
+    mm_vad_free(vad);
+    free(pcm);
+    free(user);
+    if (!rc) {
+        r->text = text ? text : mm_strdup("");
+        r->data = cJSON_PrintUnformatted(data);
+        text = NULL;
+        if (!r->text || !r->data) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+    }
+    free(text);
+    cJSON_Delete(data);
+    if (rc && j->npaths && !strstr(e->msg, path)) mm_err_prefix(e, "%s", path);
+    r->retryable = rc && !permanent(rc);
+    return rc ? -1 : 0;
+}
+
+/* ---- summarize ---- */
+
+/* Summarises text; map-reduce when it does not fit chunk_tokens: the lines are grouped into
+ * pieces of at most chunk_tokens tokens, each summarised (map), then the summaries joined
+ * and summarised again (reduce) until one fits. */
+static mm_code summarize_text(const model_set *ms, const char *prompt, const char *text, int chunk_tokens,
+                              int n_predict, int depth, int *calls, char **out, mm_err *e) {
+    int32_t *ids = NULL;
+    size_t nt = 0;
+    mm_code rc = mm_tokenize(ms->tok, text, strlen(text), 0, 0, &ids, &nt, e);
+    free(ids);
+    if (rc) return rc;
+    if ((int)nt <= chunk_tokens || depth > 8) {
+        char *user = mm_asprintf("%s\n\n%s", prompt, text), *raw;
+        size_t n;
+        if (!user) return mm_err_set(e, MM_ENOMEM, "out of memory");
+        rc = generate(ms, user, NULL, 0, n_predict, &raw, &n, e);
+        free(user);
+        if (rc) return rc;
+        ++*calls;
+        char *u = mm_utf8_sanitize(raw, n);
+        free(raw);
+        if (!u) return mm_err_set(e, MM_ENOMEM, "out of memory");
+        /* trim */
+        size_t l = strlen(u), s = 0;
+        while (s < l && (u[s] == ' ' || u[s] == '\n')) s++;
+        while (l > s && (u[l - 1] == ' ' || u[l - 1] == '\n')) l--;
+        memmove(u, u + s, l - s);
+        u[l - s] = 0;
+        *out = u;
+        return MM_OK;
+    }
+    /* map: pieces of whole lines (a line longer than the budget is cut by bytes) */
+    size_t len = strlen(text), per = len * (size_t)chunk_tokens / nt;
+    if (per < 16) per = 16;
+    char *joined = mm_strdup("");
+    for (size_t at = 0; at < len && !rc && joined;) {
+        size_t end = at + per < len ? at + per : len;
+        if (end < len) {
+            const char *nl = NULL;
+            for (size_t k = end; k > at; k--)
+                if (text[k - 1] == '\n') { nl = text + k; break; }
+            if (nl) end = (size_t)(nl - text);
+        }
+        char *piece = malloc(end - at + 1), *sum = NULL;
+        if (!piece) { rc = mm_err_set(e, MM_ENOMEM, "out of memory"); break; }
+        memcpy(piece, text + at, end - at);
+        piece[end - at] = 0;
+        /* map summaries get at most a quarter of the budget, so the joined summaries shrink */
+        int np = n_predict < chunk_tokens / 4 ? n_predict : chunk_tokens / 4;
+        rc = summarize_text(ms, prompt, piece, chunk_tokens, np > 16 ? np : 16, depth + 1, calls, &sum, e);
+        free(piece);
+        if (!rc) {
+            char *nj = mm_asprintf("%s%s%s", joined, *joined ? "\n" : "", sum);
+            free(joined);
+            joined = nj;
+        }
+        free(sum);
+        at = end;
+    }
+    if (!joined && !rc) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+    if (!rc) rc = summarize_text(ms, prompt, joined, chunk_tokens, n_predict, depth + 1, calls, out, e); /* reduce */
+    free(joined);
+    return rc;
+}
+
+int kind_run_summarize(const job *j, kind_result *r, mm_err *e) {
+    const model_set *ms;
+    mm_code rc = job_model(j, &ms, &r->retryable, e);
+    if (rc) return -1;
+    cJSON *p = cJSON_Parse(j->params);
+    const char *transcript = pstr(p, "transcript", "");
+    int n_predict = pint(p, "n_predict", MEDIA_SUMMARY_N_PREDICT);
+    int chunk = pint(p, "chunk_tokens", MEDIA_SUMMARY_CHUNK_TOKENS);
+    if (chunk < 64) chunk = 64;
+    char *sum = NULL;
+    int calls = 0;
+    if (!*transcript) sum = mm_strdup(""); /* nothing was said: nothing to summarise, no model work */
+    else rc = summarize_text(ms, pstr(p, "prompt", MEDIA_SUMMARY_PROMPT), transcript, chunk, n_predict, 0, &calls, &sum, e);
+    cJSON_Delete(p);
+    if (!rc && !sum) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+    if (rc) {
+        if (j->npaths && !strstr(e->msg, j->paths[0])) mm_err_prefix(e, "%s", j->paths[0]);
+        r->retryable = !permanent(rc);
+        return -1;
+    }
+    r->text = sum;
+    r->data = mm_asprintf("{\"model_calls\": %d}", calls); /* 1: it fitted; more: map-reduce */
+    return 0;
+}
