@@ -161,7 +161,7 @@ static mm_code ffn(aenc *c, const mm_tensor *norm, const mm_vlinear *up, const m
     mm_code rc;
     rms_rows(c->h, c->x, norm, T, Da);
     if ((rc = linear(c, up, c->h, T, c->g))) return rc;
-    for (size_t i = 0; i < (size_t)T * F; i++) c->g[i] = mm_silu(c->g[i]);
+    mm_silu_rows(c->g, (int64_t)T * F);
     if ((rc = linear(c, down, c->g, T, c->o))) return rc;
     if (post) rms_rows(c->o, c->o, post, T, Da);
     for (size_t i = 0; i < (size_t)T * Da; i++) c->x[i] = c->x[i] + c->o[i] * 0.5f;
@@ -272,7 +272,7 @@ static mm_code conv_module(aenc *c, const mm_alayer *ly) {
             c->o[(size_t)t * Da + ch] = b ? s + b[ch] : s;
         }
     if (ly->conv_post_norm) rms_rows(c->o, c->o, ly->conv_post_norm, T, Da);
-    for (size_t i = 0; i < (size_t)T * Da; i++) c->o[i] = mm_silu(c->o[i]);
+    mm_silu_rows(c->o, (int64_t)T * Da);
     if ((rc = linear(c, &ly->pw2, c->o, T, c->h))) return rc;
     for (size_t i = 0; i < (size_t)T * Da; i++) c->x[i] = c->x[i] + c->h[i];
     return MM_OK;

@@ -468,9 +468,12 @@ static void glu_some(mm_ctx *c, const void *job, int t0, int t1) {
     float *g = j->gate + (size_t)t0 * j->F;
     const float *u = j->up + (size_t)t0 * j->F;
     const size_t n = (size_t)(t1 - t0) * j->F;
-    if (j->gelu) mm_geglu(g, u, (int64_t)n);
-    else
-        for (size_t i = 0; i < n; i++) g[i] = mm_silu(g[i]) * u[i];
+    if (j->gelu) {
+        mm_geglu(g, u, (int64_t)n);
+    } else {
+        mm_silu_rows(g, (int64_t)n);
+        for (size_t i = 0; i < n; i++) g[i] = g[i] * u[i];
+    }
 }
 
 /* Dense gated FFN on rows of in (width E): out = down @ (act(gate @ in) * (up @ in)). */

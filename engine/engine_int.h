@@ -39,6 +39,8 @@ float mm_gelu(float x);
 /* g[i] = mm_gelu(g[i]) * u[i] for i < n, the same bits at every CPU level. */
 void mm_geglu(float *g, const float *u, int64_t n);
 float mm_silu(float x);
+/* x[i] = mm_silu(x[i]) for i < n (the same bits at every CPU level). */
+void mm_silu_rows(float *x, int64_t n);
 float mm_expf_ggml(float x);
 /* Attention (attn_kernels.c), the same bits at every CPU level:
  * out[c] = fma chain over d of q[d] * kt[d * stride + c] for c < n (K transposed: [dim][cells]); the

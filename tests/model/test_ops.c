@@ -63,6 +63,14 @@ int main(void) {
             if (isnan(x[i]) && (h_got[i] & 0x7C00) == 0x7C00 && (h_got[i] & 0x3FF)) h_got[i] = h_ref[i];
         same(h_got, h_ref, N * 2, "fp32_to_fp16_row", lvl);
     }
+    /* SiLU rows == mm_silu element by element, at every level */
+    for (int lvl = 0; lvl <= 2; lvl++) {
+        if (mm_cpu_set_level(lvl), mm_cpu_level() != lvl) continue;
+        memcpy(got, x, N * sizeof(float));
+        mm_silu_rows(got, N);
+        for (int i = 0; i < N; i++) ref[i] = mm_silu(x[i]);
+        same(got, ref, N * sizeof(float), "silu_rows", lvl);
+    }
     mm_cpu_set_level(saved);
     /* RoPE: table + apply == the one-call form, NEOX and normal, with frequency factors */
     float ff[64], cs[128];
