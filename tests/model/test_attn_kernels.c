@@ -118,6 +118,40 @@ int main(void) {
                         expect_same(og[h], oh[h], sizeof(float) * hd, "av_group_acc (two blocks)", lvl, hd, n);
                 }
             }
+            /* llama.cpp's order (attn_ggml.c, the precise mode): every level gives the scalar
+             * reference's bits, four queries at once as one by one, and both stay near float64 */
+            {
+                float gref[4][600], gv[4][600], pv[300], oref[512], og[512];
+                const float *qq[4] = {q, q, q, q};
+                float *outs[4] = {gv[0], gv[1], gv[2], gv[3]};
+                mm_cpu_set_level(0);
+                mm_qk_group_ggml(qq, 1, K, n, hd, n, (float *const[]){gref[0]});
+                for (int c = 0; c < n; c++) pv[c] = c < lo || c >= hi ? 0.0f : p_ref[c];
+                mm_attn_av_ggml(oref, pv, lo, hi, V, hd, hd);
+                double wq = 0, wv = 0;
+                for (int c = 0; c < n; c++) {
+                    double s2 = 0, sa = 0;
+                    for (int d = 0; d < hd; d++) s2 += (double)q[d] * K[d * n + c], sa += fabs((double)q[d] * K[d * n + c]);
+                    wq = fmax(wq, fabs(s2 - gref[0][c]) / (sa + 1e-30));
+                }
+                for (int d = 0; d < hd; d++) {
+                    double s2 = 0, sa = 0;
+                    for (int c = lo; c < hi; c++) s2 += (double)pv[c] * V[c * hd + d], sa += fabs((double)pv[c] * V[c * hd + d]);
+                    wv = fmax(wv, fabs(s2 - oref[d]) / (sa + 1e-30));
+                }
+                checks++;
+                if (wq > 1e-5 || wv > 1e-5) {
+                    printf("FAIL ggml-order scores / values off float64 by %.2e / %.2e (hd %d, %d cells)\n", wq, wv, hd, n);
+                    fails++;
+                }
+                for (int lvl = 1; lvl <= 2; lvl++) {
+                    if (mm_cpu_set_level(lvl), mm_cpu_level() != lvl) continue;
+                    mm_qk_group_ggml(qq, 4, K, n, hd, n, outs);
+                    for (int i = 0; i < 4; i++) expect_same(gv[i], gref[0], sizeof(float) * n, "qk_ggml", lvl, hd, n);
+                    mm_attn_av_ggml(og, pv, lo, hi, V, hd, hd);
+                    expect_same(og, oref, sizeof(float) * hd, "av_ggml", lvl, hd, n);
+                }
+            }
             mm_cpu_set_level(saved);
             free(q); free(K); free(V); free(K16); free(V16);
         }
