@@ -157,14 +157,47 @@ __attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void qk16_x4_av
     QK512_X4_BODY(LOADM_F16)
 }
 
+/* Sixteen queries against the same cells (a tower's rows, which share one K): one K vector
+ * feeds sixteen chains, so a K line is read once per sixteen multiply-adds instead of four; each
+ * score keeps its own sequential chain over d, the bits of qk_avx512. */
+#define QK512_X16_BODY(LOADM)                                                                   \
+    for (int c = 0; c < n; c += 16) {                                                           \
+        const __mmask16 m0 = lanes16(n - c);                                                    \
+        __m512 a[16];                                                                           \
+        for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_ps();                                \
+        for (int d = 0; d < hd; d++) {                                                          \
+            const __m512 k0 = LOADM(kt + (int64_t)d * stride + c, m0);                          \
+            for (int i = 0; i < 16; i++) a[i] = _mm512_fmadd_ps(_mm512_set1_ps(q[i][d]), k0, a[i]); \
+        }                                                                                       \
+        for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(out[i] + c, m0, a[i]);               \
+    }
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void qk_x16_avx512(const float *const q[16],
+                                                                               const float *kt, int64_t stride,
+                                                                               int hd, int n, float *const out[16]) {
+    QK512_X16_BODY(LOADM_F32)
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void qk16_x16_avx512(const float *const q[16],
+                                                                                      const uint16_t *kt,
+                                                                                      int64_t stride, int hd, int n,
+                                                                                      float *const out[16]) {
+    QK512_X16_BODY(LOADM_F16)
+}
+
 void mm_qk_group(const float *const q[], int nq, const void *kt, int f16, int64_t stride, int hd, int n,
                  float *const out[]) {
     int i = 0;
-    if (mm_cpu_level() >= 2)
+    if (mm_cpu_level() >= 2) {
+        for (; i + 16 <= nq; i += 16) {
+            if (f16) qk16_x16_avx512(q + i, kt, stride, hd, n, out + i);
+            else qk_x16_avx512(q + i, kt, stride, hd, n, out + i);
+        }
         for (; i + 4 <= nq; i += 4) {
             if (f16) qk16_x4_avx512(q + i, kt, stride, hd, n, out + i);
             else qk_x4_avx512(q + i, kt, stride, hd, n, out + i);
         }
+    }
     for (; i < nq; i++) {
         if (f16) mm_qk_f16(q[i], kt, stride, hd, n, out[i]);
         else mm_qk_f32(q[i], kt, stride, hd, n, out[i]);

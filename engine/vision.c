@@ -147,7 +147,7 @@ typedef struct vattn_job {
 
 /* att[t][head] = softmax(scale * q_t . K) @ V over all patches (no mask).  Items are (group of
  * VQ queries, head); the products run over blocks of VB patches so that one block of K (and of
- * V) is read from cache by all VQ queries, four at a time (mm_qk_group, mm_attn_av_group_acc:
+ * V) is read from cache by all VQ queries (mm_qk_group: sixteen per K vector; mm_attn_av_group_acc:
  * the blocked value sums keep the unblocked order, so the bits do not depend on VB). */
 enum { VQ = 16, VB = 512 };
 static void vattn_task(void *arg, int64_t w0, int64_t w1, int ith) {
@@ -166,7 +166,7 @@ static void vattn_task(void *arg, int64_t w0, int64_t w1, int ith) {
         for (int cb = 0; cb < T; cb += VB) {
             const int n = T - cb < VB ? T - cb : VB;
             for (int i = 0; i < nq; i++) scb[i] = sc[i] + cb;
-            for (int g = 0; g < nq; g += 4) mm_qk_group(q + g, nq - g < 4 ? nq - g : 4, kt + cb, 0, T, dh, n, scb + g);
+            mm_qk_group(q, nq, kt + cb, 0, T, dh, n, scb);
         }
         for (int i = 0; i < nq; i++) {
             if (j->scale != 1.0f)
@@ -175,8 +175,7 @@ static void vattn_task(void *arg, int64_t w0, int64_t w1, int ith) {
         }
         for (int cb = 0; cb < T; cb += VB) {
             const int hi = T - cb < VB ? T : cb + VB;
-            for (int g = 0; g < nq; g += 4)
-                mm_attn_av_group_acc(out + g, sc + g, nq - g < 4 ? nq - g : 4, cb, hi, vh, 0, Ev, dh, cb > 0);
+            mm_attn_av_group_acc(out, sc, nq, cb, hi, vh, 0, Ev, dh, cb > 0);
         }
     }
 }

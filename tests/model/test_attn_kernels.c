@@ -118,6 +118,29 @@ int main(void) {
                         expect_same(og[h], oh[h], sizeof(float) * hd, "av_group_acc (two blocks)", lvl, hd, n);
                 }
             }
+            /* seventeen queries against one K (a tower's rows: one pass of sixteen, then one):
+             * each equals the single-query scores, at every level */
+            for (int f16 = 0; f16 <= 1; f16++) {
+                static float qs[17][512], gs[17][600];
+                const float *qq[17];
+                float *oo[17];
+                for (int i = 0; i < 17; i++) {
+                    for (int d = 0; d < hd; d++) qs[i][d] = mm_fp16_to_fp32(mm_fp32_to_fp16(frand()));
+                    qq[i] = qs[i], oo[i] = gs[i];
+                }
+                for (int lvl = 0; lvl <= 2; lvl++) {
+                    if (mm_cpu_set_level(lvl), mm_cpu_level() != lvl) continue;
+                    mm_qk_group(qq, 17, f16 ? (const void *)K16 : (const void *)K, f16, n, hd, n, oo);
+                    for (int i = 0; i < 17; i++) {
+                        float one[600];
+                        int sv = mm_cpu_set_level(0);
+                        if (f16) mm_qk_f16(qs[i], K16, n, hd, n, one);
+                        else mm_qk_f32(qs[i], K, n, hd, n, one);
+                        mm_cpu_set_level(sv);
+                        expect_same(gs[i], one, sizeof(float) * n, f16 ? "qk_group17_f16" : "qk_group17_f32", lvl, hd, n);
+                    }
+                }
+            }
             /* llama.cpp's order (attn_ggml.c, the precise mode): every level gives the scalar
              * reference's bits, four queries at once as one by one, and both stay near float64 */
             {
