@@ -46,6 +46,9 @@ typedef struct cli {
     const char *media[32];        /* every --image and --audio in command-line order (generate) */
     int media_audio[32];          /* 1: media[i] came from --audio */
     int n_media;
+    const char *embed_model;      /* --embed-model (ingest, search) */
+    const char *collection;       /* --collection (default "default") */
+    int top_n;                    /* -k/--results (search, default 10) */
     char **args;                  /* positional arguments */
     int nargs;
 } cli;
@@ -97,6 +100,13 @@ const kind_def *kind_find(const char *name);
 const char *kind_list_csv(void);
 const char *kind_names(void); /* "hash" for messages */
 
+/* ---- ingest + search (ingest.c) ---- */
+/* Makes this process able to run `ingest` jobs with c->embed_model (loaded on the first job).
+ * 0, or EXIT_FATAL after printing why (model unreadable). */
+int ingest_configure(const cli *c);
+int ingest_ready(void);
+int run_ingest(const job *j, kind_result *r, mm_err *e);
+
 /* ---- worker (worker.c) ---- */
 typedef struct worker_stats { int64_t done, failed, retried, lost, released; } worker_stats;
 /* Runs jobs until none is left that this worker can run (or forever with --follow,
@@ -121,6 +131,8 @@ int cmd_status(int argc, char **argv);
 int cmd_results(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

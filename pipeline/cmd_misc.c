@@ -20,6 +20,7 @@ static const char *const worker_help =
     "\n"
     "  -j, --workers N    jobs in flight in this process (default 1)\n"
     "  --follow           keep waiting for new jobs (stop with Ctrl-C / SIGTERM)\n"
+    "  --embed-model E    also run ingest jobs, embedding with E (a gemma-embedding GGUF)\n"
     "  --lease S          lease per job, renewed by heartbeats (default 30)\n"
     "  --heartbeat S      heartbeat interval (default 10)\n"
     "  --backoff S        retry n waits S * 2^n seconds, +-25%% jitter (default 1)\n"
@@ -29,12 +30,13 @@ static const char *const worker_help =
 
 int cmd_worker(int argc, char **argv) {
     cli c;
-    int rc = cli_parse(&c, "worker", DB_OPTS "," WORKER_OPTS, argc, argv);
+    int rc = cli_parse(&c, "worker", DB_OPTS "," WORKER_OPTS ",embed-model,threads", argc, argv);
     if (rc) return rc < 0 ? (printf(worker_help), EXIT_OK) : rc;
     if (c.nargs) {
         cli_error("worker: unexpected argument '%s'", c.args[0]);
         return EXIT_USAGE;
     }
+    if (c.embed_model && ingest_configure(&c)) return EXIT_FATAL; /* runs ingest jobs too */
     return worker_run(&c, NULL);
 }
 

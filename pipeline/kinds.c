@@ -34,6 +34,7 @@ static int run_hash(const job *j, kind_result *r, mm_err *e) {
 
 static const kind_def kinds[] = {
     {"hash", "SHA-256 of each file (no model; for tests and demos)", run_hash},
+    {"ingest", "chunk, embed and index a document (mmpipe ingest)", run_ingest},
 };
 
 const kind_def *kind_find(const char *name) {
@@ -42,5 +43,6 @@ const kind_def *kind_find(const char *name) {
     return NULL;
 }
 
-const char *kind_list_csv(void) { return ",hash,"; }
-const char *kind_names(void) { return "hash"; }
+/* ingest jobs are claimed only by a process that has an embedding model (ingest_configure). */
+const char *kind_list_csv(void) { return ingest_ready() ? ",hash,ingest," : ",hash,"; }
+const char *kind_names(void) { return "hash, ingest"; }

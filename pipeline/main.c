@@ -13,6 +13,8 @@ typedef struct command {
 
 static const command commands[] = {
     {"hash", cmd_hash, "hash files through the queue (model-free demo job)"},
+    {"ingest", cmd_ingest, "chunk, embed and index documents of folders (--embed-model E.gguf)"},
+    {"search", cmd_search, "hybrid search (vectors + BM25) over ingested documents"},
     {"jobs", cmd_jobs, "add, list, cancel, retry and purge jobs"},
     {"worker", cmd_worker, "run queued jobs until none is left (or --follow)"},
     {"status", cmd_status, "job counts by kind and state"},
