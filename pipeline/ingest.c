@@ -240,7 +240,7 @@ static void add_unit(chunker *k, const char *s, size_t n, int64_t start, int64_t
             while (j < n && (s[j] == ' ' || s[j] == '\n')) j++;
             while (j < n && s[j] != ' ' && s[j] != '\n') j++;
             int wt = count_tokens(s + i, j - i);
-            if (acc && acc + wt > k->budget / 2) break;
+            if (acc && acc + wt > k->budget - k->overlap) break; /* + carried overlap <= budget */
             acc += wt;
             i = j;
         }
@@ -470,14 +470,21 @@ int cmd_ingest(int argc, char **argv) {
     }
     /* Documents (and unreadable entries, which become failed jobs) go to the queue. */
     size_t nin = 0, nmedia = 0, nother = 0;
+    jobs_input *docs = calloc(in.n + 1, sizeof *docs); /* shallow copies: `in` owns the strings */
+    if (!docs) {
+        cli_error("out of memory");
+        scan_free(&in);
+        return EXIT_FATAL;
+    }
     for (size_t i = 0; i < in.n; i++) {
         file_class fc = in.v[i].clear_only ? F_DOC : classify(in.v[i].path);
         if (fc == F_MEDIA && !in.v[i].error) nmedia++;
         else if (fc == F_OTHER && !in.v[i].error) nother++;
-        else in.v[nin++] = in.v[i];
+        else docs[nin++] = in.v[i];
     }
     jobs_db *db = cli_open_db(&c, 0);
     if (!db) {
+        free(docs);
         scan_free(&in);
         return EXIT_FATAL;
     }
@@ -498,20 +505,22 @@ int cmd_ingest(int argc, char **argv) {
     sp.max_attempts = c.max_attempts;
     sp.max_crashes = c.max_crashes;
     mm_code code = full ? MM_OK : mm_err_set(&e, MM_ENOMEM, "out of memory");
-    if (code == MM_OK) code = jobs_docs_sync(db, c.collection, c.args, c.nargs, in.v, nin, &ss, &e);
-    if (code == MM_OK) code = jobs_enqueue(db, &sp, in.v, nin, &st, &e);
+    if (code == MM_OK) code = jobs_docs_sync(db, c.collection, c.args, c.nargs, docs, nin, &ss, &e);
+    if (code == MM_OK) code = jobs_enqueue(db, &sp, docs, nin, &st, &e);
     jobs_close(db);
     free(full);
     if (code != MM_OK) {
         cli_error("%s (nothing was queued)", e.msg);
+        free(docs);
         scan_free(&in);
         return EXIT_FATAL;
     }
     size_t ndocs = 0;
     for (size_t i = 0; i < nin; i++) {
-        if (in.v[i].error) cli_error("%s: %s", in.v[i].path, in.v[i].error);
-        ndocs += !in.v[i].clear_only;
+        if (docs[i].error) cli_error("%s: %s", docs[i].path, docs[i].error);
+        ndocs += !docs[i].clear_only;
     }
+    free(docs);
     if (!c.quiet)
         fprintf(stderr, "mmpipe: ingest '%s': %zu documents: %lld new jobs, %lld unchanged, %lld still failed, "
                 "%lld unreadable; %lld renamed, %lld copied, %lld removed\n", c.collection, ndocs,
