@@ -1,7 +1,9 @@
 #!/bin/bash
 # scripts/demo.sh — the README's first command: install, build, and run mmpipe's main
-# job on the bundled samples.  Until the model jobs land (issue 6) the job is `hash`:
-# every sample file goes through the durable queue and gets its SHA-256.
+# job on the bundled samples: `hash` (every sample file through the durable queue), then
+# document ingestion + hybrid search with the bundled random-weight embedding model
+# (samples/models/embed-tiny.gguf: retrieval quality comes from BM25 with it; point
+# --embed-model at a real EmbeddingGemma GGUF for meaningful vectors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -17,3 +19,12 @@ echo "== mmpipe status --db $DB"
 "$M" status --db "$DB"
 echo "== mmpipe results export --kind hash --format jsonl (first 3)"
 "$M" results export --db "$DB" --kind hash --format jsonl | head -n 3
+EMB=${MMPIPE_EMBED_MODEL:-samples/models/embed-tiny.gguf}
+echo "== mmpipe ingest samples/docs --embed-model $EMB"
+"$M" ingest --db "$DB" --embed-model "$EMB" samples/docs
+echo "== a second run does no model work:"
+"$M" ingest --db "$DB" --embed-model "$EMB" samples/docs
+echo "== mmpipe search \"how many steps does the lighthouse climb have?\" -k 3"
+"$M" search --db "$DB" --embed-model "$EMB" -k 3 "how many steps does the lighthouse climb have?"
+echo "== mmpipe search \"green tea water temperature\" -k 1 --json"
+"$M" search --db "$DB" --embed-model "$EMB" -k 1 --json "green tea water temperature"
