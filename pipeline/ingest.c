@@ -205,9 +205,11 @@ static void flush(chunker *k, int keep_overlap) {
         }
         while (tail < k->cur.n && (k->cur.p[tail] == ' ' || k->cur.p[tail] == '\n')) tail++;
     }
-    memmove(k->cur.p ? k->cur.p : "", k->cur.p ? k->cur.p + tail : "", k->cur.n - tail);
-    k->cur.n -= tail;
-    if (k->cur.p) k->cur.p[k->cur.n] = 0;
+    if (k->cur.p) {
+        memmove(k->cur.p, k->cur.p + tail, k->cur.n - tail);
+        k->cur.n -= tail;
+        k->cur.p[k->cur.n] = 0;
+    }
     k->tokens = k->cur.n ? tt : 0;
     k->fresh = 0;
     k->start = k->cur.n ? k->last_start : -1;
@@ -406,7 +408,8 @@ int run_ingest(const job *j, kind_result *r, mm_err *e) {
     r->text = mm_asprintf("%zu chunks", k.n);
     r->data = mm_asprintf("{\"chunks\": %zu, \"tokens\": %lld, \"pages\": %d, \"format\": \"%s\"}", k.n,
                           (long long)total_tokens, doc->n_pages, media_of(doc->format));
-    rc = r->text ? 0 : mm_err_set(e, MM_ENOMEM, "out of memory") * 0 - 1;
+    if (r->text) rc = 0;
+    else mm_err_set(e, MM_ENOMEM, "out of memory");
 out:
     mm_ctx_close(ctx);
     free(jc);
@@ -478,7 +481,7 @@ int cmd_ingest(int argc, char **argv) {
     }
     for (size_t i = 0; i < in.n; i++) {
         file_class fc = in.v[i].clear_only ? F_DOC : classify(in.v[i].path);
-        if (fc == F_MEDIA && !in.v[i].error) nmedia++;
+        if (fc == F_MEDIA) nmedia++; /* caption / transcribe report their own errors */
         else if (fc == F_OTHER && !in.v[i].error) nother++;
         else docs[nin++] = in.v[i];
     }
@@ -521,6 +524,10 @@ int cmd_ingest(int argc, char **argv) {
         ndocs += !docs[i].clear_only;
     }
     free(docs);
+    if (st.failed_already && !c.quiet)
+        cli_error("ingest: %lld documents failed in an earlier run and stay failed "
+                  "(see 'mmpipe jobs list --state failed --kind ingest'; 'mmpipe jobs retry --failed' or --force)",
+                  (long long)st.failed_already);
     if (!c.quiet)
         fprintf(stderr, "mmpipe: ingest '%s': %zu documents: %lld new jobs, %lld unchanged, %lld still failed, "
                 "%lld unreadable; %lld renamed, %lld copied, %lld removed\n", c.collection, ndocs,
@@ -624,7 +631,7 @@ int cmd_search(int argc, char **argv) {
         cli_error("%s: %s", E.path, e.msg);
         goto out;
     }
-    if (!(db = cli_open_db(&c, 0))) goto out;
+    if (!(db = cli_open_db(&c, 1))) goto out; /* read-only: search never creates a database */
     if (jobs_search(db, c.collection, E.identity, q, dim, c.args[0], c.top_n, show_hit, &so, &e) != MM_OK) {
         cli_error("%s", e.msg);
         goto out;

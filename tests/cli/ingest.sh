@@ -128,6 +128,7 @@ ing docs
 expect_rc 3 "second ingest (the encrypted PDF stays failed)"
 err_has "0 new jobs" "second run queues nothing"
 err_has "embedded 0 chunks" "second run does no model work"
+err_has "stay failed" "second run reports the document that still fails"
 rows >after.rows
 cmp -s before.rows after.rows || fail "second run changed chunks or vectors"
 eq "$(q "$DB" "SELECT group_concat(id || ':' || claims || ':' || state) FROM jobs")" "$jobs_before" "second run ran no job"
@@ -155,6 +156,10 @@ import json, sys
 a = json.load(open(sys.argv[1]))
 assert a[0]["path"] == "docs/pages.pdf" and a[0]["page"] == 2 and "start" not in a[0], a[0]
 EOF
+run search --db missing.db --embed-model "$E" "herons"
+expect_rc 1 "search without a database"
+err_has "missing.db" "the missing database is named"
+[ ! -e missing.db ] || fail "search created a database"
 run search --db "$DB" --embed-model "$E" "herons" --collection nosuch
 expect_rc 1 "search in a collection that does not exist"
 err_has "nosuch" "the missing collection is named"
