@@ -226,15 +226,27 @@ static void add_piece(chunker *k, const char *s, size_t n, int tokens, int64_t s
     k->fresh = 1;
 }
 
-/* One block of text: whole when it fits the budget, else cut at word boundaries. */
+/* The start of the UTF-8 character holding byte at (never before from). */
+static size_t utf8_start(const char *s, size_t from, size_t at) {
+    while (at > from && ((unsigned char)s[at] & 0xC0) == 0x80) at--;
+    return at;
+}
+
+/* One block of text: whole when it fits the budget, else cut at word boundaries into pieces
+ * of at most budget - overlap tokens (so a piece plus the overlap carried before it fits).
+ * A "word" longer than that (text without spaces: CJK, base64, ...) is cut at the longest
+ * prefix within the limit, on a UTF-8 character boundary. */
 static void add_unit(chunker *k, const char *s, size_t n, int64_t start, int64_t end, const char *sep) {
     int t = count_tokens(s, n);
     if (t <= k->budget) {
         add_piece(k, s, n, t, start, end, sep);
         return;
     }
+    int lim = k->budget - k->overlap > 8 ? k->budget - k->overlap : k->budget;
     size_t i = 0;
     while (i < n) {
+        while (i < n && (s[i] == ' ' || s[i] == '\n')) i++;
+        if (i >= n) break;
         size_t from = i;
         int acc = 0;
         while (i < n) {
@@ -242,12 +254,25 @@ static void add_unit(chunker *k, const char *s, size_t n, int64_t start, int64_t
             while (j < n && (s[j] == ' ' || s[j] == '\n')) j++;
             while (j < n && s[j] != ' ' && s[j] != '\n') j++;
             int wt = count_tokens(s + i, j - i);
-            if (acc && acc + wt > k->budget - k->overlap) break; /* + carried overlap <= budget */
+            if (acc && acc + wt > lim) break;
+            if (!acc && wt > lim) { /* one word alone is too long: binary search its cut */
+                size_t lo = 1, hi = j - from;
+                while (lo < hi) {
+                    size_t mid = (lo + hi + 1) / 2;
+                    size_t m = utf8_start(s, from + 1, from + mid) - from;
+                    if (count_tokens(s + from, m) <= lim) lo = mid;
+                    else hi = mid - 1;
+                }
+                size_t cut = utf8_start(s, from + 1, from + lo);
+                if (cut < n && ((unsigned char)s[cut] & 0xC0) != 0x80 && cut > from + lo) cut = from + lo;
+                acc = count_tokens(s + from, cut - from);
+                i = cut;
+                break;
+            }
             acc += wt;
             i = j;
         }
-        while (from < i && (s[from] == ' ' || s[from] == '\n')) from++;
-        if (i > from) add_piece(k, s + from, i - from, acc, start, end, " ");
+        add_piece(k, s + from, i - from, acc, start, end, " ");
     }
 }
 

@@ -57,6 +57,7 @@ printf 'Plain text about quartz and feldspar crystals.\n' >docs/plain.txt
 $PY - <<'EOF' >docs/long.txt
 print(" ".join("w%04d" % i for i in range(1500)))
 EOF
+$PY -c 'print("漢字かな" * 600)' >docs/cjk.txt
 cp "$DATA/pages.pdf" docs/pages.pdf
 cp "$DATA/encrypted.pdf" docs/locked.pdf
 printf '\xff\xd8\xff\xe0 not really a jpeg' >docs/photo.jpg
@@ -69,7 +70,7 @@ err_has "locked.pdf" "the failed PDF is named"
 err_has "encrypted" "the failure says why"
 err_has "2 images/recordings skipped" "pictures and recordings are left to caption/transcribe"
 eq "$(q "$DB" "SELECT CAST(path AS TEXT) FROM documents ORDER BY 1" | tr '\n' ' ')" \
-    "docs/long.txt docs/notes.md docs/pages.pdf docs/plain.txt docs/sub/guide.html " "documents after run 1"
+    "docs/cjk.txt docs/long.txt docs/notes.md docs/pages.pdf docs/plain.txt docs/sub/guide.html " "documents after run 1"
 eq "$(q "$DB" "SELECT state FROM jobs j JOIN inputs i ON i.job_id = j.id WHERE CAST(i.path AS TEXT) = 'docs/locked.pdf'")" \
     failed "the encrypted PDF's job"
 eq "$(q "$DB" "SELECT count(*) FROM inputs WHERE CAST(path AS TEXT) IN ('docs/photo.jpg', 'docs/song.mp3')")" 0 \
@@ -110,6 +111,16 @@ for i, r in enumerate(rows):
     else:
         seen += words
 assert seen == ["w%04d" % i for i in range(1500)], "chunks minus overlap are not the text"
+EOF
+
+# text without spaces (CJK) is cut on character boundaries under the budget, nothing lost
+q "$DB" "SELECT c.n_tokens || ' ' || c.text FROM chunks c JOIN documents d ON d.id = c.document_id
+         WHERE CAST(d.path AS TEXT) = 'docs/cjk.txt' ORDER BY c.seq" >cjk.rows
+$PY - cjk.rows <<'EOF' || fail "cjk.txt chunking (see above)"
+import sys
+rows = [l.rstrip("\n").split(" ", 1) for l in open(sys.argv[1], encoding="utf-8")]
+assert len(rows) >= 4 and all(int(n) <= 256 for n, _ in rows), [n for n, _ in rows]
+assert "".join(t.replace(" ", "") for _, t in rows) == "漢字かな" * 600, "text lost or garbled"
 EOF
 
 # vectors are unit length
@@ -178,7 +189,7 @@ expect_rc 3 "third ingest"
 err_has "1 renamed, 1 copied, 1 removed" "sync summary"
 err_has "embedded 4 chunks" "only the changed and new documents are embedded"
 eq "$(q "$DB" "SELECT CAST(path AS TEXT) FROM documents ORDER BY 1" | tr '\n' ' ')" \
-    "docs/dup-a.txt docs/dup-b.txt docs/guide-copy.html docs/new.txt docs/pages.pdf docs/plain.txt docs/sub/guide.html docs/sub/renamed.md " \
+    "docs/cjk.txt docs/dup-a.txt docs/dup-b.txt docs/guide-copy.html docs/new.txt docs/pages.pdf docs/plain.txt docs/sub/guide.html docs/sub/renamed.md " \
     "documents after the changes"
 eq "$(q "$DB" "SELECT group_concat(c.id) FROM chunks c JOIN documents d ON d.id = c.document_id WHERE CAST(d.path AS TEXT) = 'docs/sub/renamed.md' ORDER BY c.seq")" \
     "$notes_ids" "the renamed file keeps its chunks"
