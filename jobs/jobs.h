@@ -47,7 +47,7 @@
 
 #include "mm_common.h"
 
-#define JOBS_SCHEMA_VERSION 1
+#define JOBS_SCHEMA_VERSION 2
 
 typedef struct jobs_db jobs_db;
 
@@ -208,5 +208,70 @@ typedef struct jobs_result {
 /* One call per (path, done job) of kind (NULL = all kinds), by job id then path. */
 mm_code jobs_results(jobs_db *db, const char *kind, int (*fn)(void *, const jobs_result *),
                      void *ctx, mm_err *e);
+
+/* ---- retrieval store (retrieval.c): documents, chunks, vectors, FTS5 ----
+ * Invariants:
+ *   R1  A document row exists for (collection, path) only with ALL its chunks, each with its
+ *       vector and FTS row: jobs_doc_put replaces a document (old chunks, vectors and FTS rows
+ *       out, new ones in) in ONE transaction; no orphan chunk ever exists (ON DELETE CASCADE +
+ *       the chunks_fts triggers).
+ *   R2  Vectors are stored L2-normalised float32, so cosine similarity is a dot product.
+ */
+typedef struct jobs_chunk {
+    const char *text;            /* UTF-8 */
+    const char *heading;         /* "Title > Section", NULL when none */
+    int page;                    /* PDF page (1-based); 0 = none */
+    int64_t byte_start, byte_end;/* source span in the file; -1 = none (PDF) */
+    int n_tokens;
+    const float *vec;            /* dim floats, L2-normalised (R2) */
+} jobs_chunk;
+
+typedef struct jobs_doc {
+    const char *collection;
+    const char *path;            /* raw bytes */
+    const char *sha256;
+    const char *media;           /* text, markdown, html, pdf */
+    const char *model;           /* embedding model identity */
+    uint64_t size;
+    int64_t mtime_ns;
+    int64_t job_id;              /* 0 = none */
+    int dim;
+} jobs_doc;
+
+/* *current = 1 when (collection, path) already holds content sha256 embedded with model. */
+mm_code jobs_doc_current(jobs_db *db, const char *collection, const char *path, const char *sha256,
+                         const char *model, int *current, mm_err *e);
+/* Replaces (collection, path) by d and its chunks in one transaction (R1). */
+mm_code jobs_doc_put(jobs_db *db, const jobs_doc *d, const jobs_chunk *ch, size_t n, mm_err *e);
+/* Removes (collection, path) and its chunks (a file that can no longer be ingested). */
+mm_code jobs_doc_delete(jobs_db *db, const char *collection, const char *path, mm_err *e);
+
+typedef struct jobs_sync_stats { int64_t renamed, copied, deleted; } jobs_sync_stats;
+/* Brings a collection in line with a scan of roots (in: the scanned files) in ONE transaction,
+ * before any job runs:
+ *   - a document whose path is under a root but not among the scanned files is gone;
+ *   - a scanned path without a document whose content equals a gone document's takes that
+ *     document (rename: chunks and vectors kept, path updated);
+ *   - else, when another document of the collection has that content, its chunks and vectors
+ *     are copied (no model work);
+ *   - the gone documents left are deleted with their chunks. */
+mm_code jobs_docs_sync(jobs_db *db, const char *collection, char **roots, int nroots,
+                       const jobs_input *in, size_t n, jobs_sync_stats *st, mm_err *e);
+
+typedef struct jobs_hit {
+    int64_t chunk_id;
+    const char *path; size_t path_len;
+    const char *text, *heading;
+    int page;                    /* 0 = none */
+    int64_t byte_start, byte_end;/* -1 = none */
+    double score;                /* fused score, higher is better */
+    int vec_rank, fts_rank;      /* 1-based ranks in each list; 0 = not in it */
+} jobs_hit;
+
+/* Hybrid search in a collection: cosine over the vectors of model (qvec: dim floats,
+ * L2-normalised) and FTS5 BM25 over the words of query, fused by reciprocal rank fusion
+ * (score = sum over the two lists of 1 / (60 + rank)); fn gets the best k, best first. */
+mm_code jobs_search(jobs_db *db, const char *collection, const char *model, const float *qvec, int dim,
+                    const char *query, int k, int (*fn)(void *, const jobs_hit *), void *ctx, mm_err *e);
 
 #endif

@@ -116,6 +116,10 @@ const char *const jobs_migrations[] = {
     "CREATE TRIGGER chunks_fts_upd AFTER UPDATE ON chunks BEGIN"
     "  INSERT INTO chunks_fts(chunks_fts, rowid, text, heading) VALUES ('delete', OLD.id, OLD.text, OLD.heading);"
     "  INSERT INTO chunks_fts(rowid, text, heading) VALUES (NEW.id, NEW.text, NEW.heading); END;",
+    /* 1 -> 2: renames and copies find a document by content; an unchanged re-run finds the
+     * vector model of a document without reading its chunks. */
+    "CREATE INDEX documents_sha ON documents(collection_id, sha256);"
+    "ALTER TABLE documents ADD COLUMN embed_model TEXT;",
 };
 
 const int jobs_n_migrations = (int)(sizeof jobs_migrations / sizeof jobs_migrations[0]);

@@ -32,7 +32,12 @@ enum {
     O_SIDECAR, O_SUMMARIZE, O_NO_EXIF, O_ALPHA, O_OUT_DIR, O_SUMMARY_BUDGET
 };
 
+enum { O_EMBED_MODEL = 2000, O_COLLECTION }; /* ingest / search */
+
 static const struct option all_opts[] = {
+    {"embed-model", required_argument, 0, O_EMBED_MODEL},
+    {"collection", required_argument, 0, O_COLLECTION},
+    {"results", required_argument, 0, 'k'},
     {"db", required_argument, 0, O_DB},
     {"config", required_argument, 0, O_CONFIG},
     {"sync", required_argument, 0, O_SYNC},
@@ -164,6 +169,15 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case O_OUT: c->out = v; return 0;
     case O_BASELINE: c->baseline = v; return 0;
     case 'm': c->model = v; return 0;
+    case O_EMBED_MODEL: c->embed_model = v; return 0;
+    case O_COLLECTION:
+        if (!*v) {
+            cli_error("%s: --collection wants a name", c->cmd);
+            return EXIT_USAGE;
+        }
+        c->collection = v;
+        return 0;
+    case 'k': return parse_int(c->cmd, name, v, 1, 10000, &c->top_n);
     case O_MMPROJ: c->mmproj = v; return 0;
     case O_IMAGE:
         if (c->n_images == (int)(sizeof c->images / sizeof c->images[0])) {
@@ -335,6 +349,8 @@ static void defaults(cli *c, const char *cmd) {
     c->n_predict = -1;
     c->bench_jobs = 4000;
     c->top_k = -1;
+    c->collection = "default";
+    c->top_n = 10;
     c->top_p = c->min_p = c->repeat_penalty = -1;
 }
 
@@ -353,7 +369,7 @@ int cli_parse(cli *c, const char *cmd, const char *allowed, int argc, char **arg
     optind = 1;
     opterr = 0;
     int idx, ch;
-    while ((ch = getopt_long(argc, argv, ":j:m:t:n:p:h", all_opts, &idx)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":j:m:t:n:p:k:h", all_opts, &idx)) != -1) {
         if (ch == '?' || ch == ':') {
             const char *bad = argv[optind - 1];
             cli_error("%s: %s '%s' (see 'mmpipe %s --help')", cmd,

@@ -49,6 +49,9 @@ typedef struct cli {
     const char *media[32];        /* every --image and --audio in command-line order (generate) */
     int media_audio[32];          /* 1: media[i] came from --audio */
     int n_media;
+    const char *embed_model;      /* --embed-model (ingest, search) */
+    const char *collection;       /* --collection (default "default") */
+    int top_n;                    /* -k/--results (search, default 10) */
     char **args;                  /* positional arguments */
     int nargs;
 } cli;
@@ -114,6 +117,12 @@ int kind_run_summarize(const job *j, kind_result *r, mm_err *e);
 #define MEDIA_SUMMARY_PROMPT "Summarize this transcript in a few sentences."
 #define MEDIA_SUMMARY_N_PREDICT 128
 #define MEDIA_SUMMARY_CHUNK_TOKENS 2048
+/* ---- ingest + search (ingest.c) ---- */
+/* Makes this process able to run `ingest` jobs with c->embed_model (loaded on the first job).
+ * 0, or EXIT_FATAL after printing why (model unreadable). */
+int ingest_configure(const cli *c);
+int ingest_ready(void);
+int run_ingest(const job *j, kind_result *r, mm_err *e);
 
 /* ---- worker (worker.c) ---- */
 typedef struct worker_stats { int64_t done, failed, retried, lost, released; } worker_stats;
@@ -141,6 +150,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

@@ -23,6 +23,7 @@ static const char *const worker_help =
     "  --follow           keep waiting for new jobs (stop with Ctrl-C / SIGTERM)\n"
     "  -m, --mmproj, -t   the model for caption / transcribe / summarize jobs (loaded once;\n"
     "                     without -m those jobs are left for a worker that has it)\n"
+    "  --embed-model E    also run ingest jobs, embedding with E (a gemma-embedding GGUF)\n"
     "  --lease S          lease per job, renewed by heartbeats (default 30)\n"
     "  --heartbeat S      heartbeat interval (default 10)\n"
     "  --backoff S        retry n waits S * 2^n seconds, +-25%% jitter (default 1)\n"
@@ -32,7 +33,7 @@ static const char *const worker_help =
 
 int cmd_worker(int argc, char **argv) {
     cli c;
-    int rc = cli_parse(&c, "worker", DB_OPTS "," WORKER_OPTS ",model,mmproj,threads", argc, argv);
+    int rc = cli_parse(&c, "worker", DB_OPTS "," WORKER_OPTS ",model,mmproj,threads,embed-model", argc, argv);
     if (rc) return rc < 0 ? (printf(worker_help), EXIT_OK) : rc;
     if (c.nargs) {
         cli_error("worker: unexpected argument '%s'", c.args[0]);
@@ -43,6 +44,10 @@ int cmd_worker(int argc, char **argv) {
     if (c.model && (model_cache_config(c.model, c.mmproj, c.threads, &e) != MM_OK ||
                     model_cache_identity(&id, &e) != MM_OK)) {
         cli_error("%s", e.msg);
+        return EXIT_FATAL;
+    }
+    if (c.embed_model && ingest_configure(&c)) { /* runs ingest jobs too */
+        model_cache_free();
         return EXIT_FATAL;
     }
     rc = worker_run(&c, NULL);

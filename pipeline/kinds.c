@@ -40,6 +40,7 @@ static const kind_def kinds[] = {
     {"caption", "a caption of an image (model + mmproj)", kind_run_caption},
     {"transcribe", "timed transcript of a recording (model + mmproj with audio)", kind_run_transcribe},
     {"summarize", "summary of a transcript (model)", kind_run_summarize},
+    {"ingest", "chunk, embed and index a document (mmpipe ingest)", run_ingest},
 };
 
 /* Kinds that need the model of model_cache.h: a worker without -m does not claim them. */
@@ -57,16 +58,23 @@ static int needs_model(const char *name) {
     return 0;
 }
 
-/* ",hash,caption,...,": every kind of the table; the model kinds only once a model is configured. */
+/* A kind this process can run now: the model kinds once a model is configured (model_cache),
+ * `ingest` once an embedding model is (ingest_configure), the rest always. */
+static int kind_available(const char *name) {
+    if (!strcmp(name, "ingest")) return ingest_ready();
+    return !needs_model(name) || model_cache_configured();
+}
+
+/* ",hash,caption,...,": the kinds of the table this process can run. */
 const char *kind_list_csv(void) {
-    static char buf[2][512];
-    const int with = model_cache_configured();
-    char *b = buf[with];
+    static char buf[4][512];
+    const int which = (model_cache_configured() ? 1 : 0) | (ingest_ready() ? 2 : 0);
+    char *b = buf[which];
     if (!b[0]) {
         size_t n = 0;
         b[n++] = ',';
         for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-            if (with || !needs_model(kinds[i].name))
+            if (kind_available(kinds[i].name))
                 n += (size_t)snprintf(b + n, sizeof buf[0] - n, "%s,", kinds[i].name);
     }
     return b;

@@ -15,6 +15,8 @@ static const command commands[] = {
     {"hash", cmd_hash, "hash files through the queue (model-free demo job)"},
     {"caption", cmd_caption, "caption every image (-m MODEL --mmproj MMPROJ PATH...)"},
     {"transcribe", cmd_transcribe, "transcribe every recording to SRT/VTT/JSON/TXT [--summarize]"},
+    {"ingest", cmd_ingest, "chunk, embed and index documents of folders (--embed-model E.gguf)"},
+    {"search", cmd_search, "hybrid search (vectors + BM25) over ingested documents"},
     {"jobs", cmd_jobs, "add, list, cancel, retry and purge jobs"},
     {"worker", cmd_worker, "run queued jobs until none is left (or --follow)"},
     {"status", cmd_status, "job counts by kind and state"},

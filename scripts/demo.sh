@@ -2,7 +2,10 @@
 # scripts/demo.sh — the README's first command: install, build, and run mmpipe's jobs on the
 # bundled samples: `hash` (model-free), then `caption` on samples/images and `transcribe
 # --summarize` on samples/audio with the bundled random-weight model pair (samples/models:
-# the texts are gibberish; the pipeline is what is shown).  Needs nothing outside the repo.
+# the texts are gibberish; the pipeline is what is shown), then document ingestion + hybrid
+# search with the bundled random-weight embedding model (samples/models/embed-tiny.gguf:
+# retrieval quality comes from BM25 with it; point --embed-model at a real EmbeddingGemma GGUF
+# for meaningful vectors).  Needs nothing outside the repo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -30,3 +33,12 @@ echo "== mmpipe status --db $DB"
 "$M" status --db "$DB"
 echo "== mmpipe results export --kind hash --format jsonl (first 3)"
 "$M" results export --db "$DB" --kind hash --format jsonl | head -n 3
+EMB=${MMPIPE_EMBED_MODEL:-samples/models/embed-tiny.gguf}
+echo "== mmpipe ingest samples/docs --embed-model $EMB"
+"$M" ingest --db "$DB" --embed-model "$EMB" samples/docs
+echo "== a second run does no model work:"
+"$M" ingest --db "$DB" --embed-model "$EMB" samples/docs
+echo "== mmpipe search \"how many steps does the lighthouse climb have?\" -k 3"
+"$M" search --db "$DB" --embed-model "$EMB" -k 3 "how many steps does the lighthouse climb have?"
+echo "== mmpipe search \"green tea water temperature\" -k 1 --json"
+"$M" search --db "$DB" --embed-model "$EMB" -k 1 --json "green tea water temperature"

@@ -84,7 +84,7 @@ for c in "status" "jobs list" "results export --kind hash --format jsonl"; do
 done
 run jobs add --db empty.db --quiet hash in
 expect_rc 0 "jobs add on an empty file (an empty SQLite database) initialises it"
-eq "$(q empty.db 'PRAGMA user_version')" 1 "empty.db schema version after jobs add"
+eq "$(q empty.db 'PRAGMA user_version')" 2 "empty.db schema version after jobs add"
 eq "$(q empty.db 'SELECT count(*) FROM jobs')" 2 "empty.db jobs after jobs add"
 integrity empty.db "empty.db"
 
