@@ -108,6 +108,7 @@ uint32_t mm_vec_dot_type(uint32_t type);
 int mm_packed_supported(const mm_tensor *t);       /* Q4_0 / Q8_0 with n_in % 32 == 0 */
 size_t mm_packed_bytes(const mm_tensor *t);
 void mm_packed_pack(const mm_tensor *t, uint8_t *out);
+void mm_packed_pack_groups(const mm_tensor *t, uint8_t *out, int64_t g0, int64_t g1); /* groups [g0, g1) */
 int mm_packed_has_kernel(void);                    /* the CPU has AVX-512 VNNI */
 /* Row `row` of t (which has a packed copy) as n_in floats, as dequantising the file's row gives. */
 void mm_packed_dequant_row(const mm_tensor *t, int64_t row, float *dst);

@@ -46,12 +46,17 @@ size_t mm_packed_bytes(const mm_tensor *t) {
 
 /* out: mm_packed_bytes(t) bytes */
 void mm_packed_pack(const mm_tensor *t, uint8_t *out) {
+    mm_packed_pack_groups(t, out, 0, (t->n_rows + PK_ROWS - 1) / PK_ROWS);
+}
+
+/* Groups [g0, g1) only (rows 16*g0 .. 16*g1-1 of the source), into their place in out. */
+void mm_packed_pack_groups(const mm_tensor *t, uint8_t *out, int64_t g0, int64_t groups) {
     const int q4 = t->type == MM_TYPE_Q4_0;
-    const int64_t nb = t->ne[0] / 32, groups = (t->n_rows + PK_ROWS - 1) / PK_ROWS;
+    const int64_t nb = t->ne[0] / 32;
     const int bs = q4 ? 18 : 34;
     const size_t gb = block_bytes(t->type);
     const uint8_t *src = t->data;
-    for (int64_t g = 0; g < groups; g++)
+    for (int64_t g = g0; g < groups; g++)
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *o = out + (size_t)(g * nb + b) * gb;
             memset(o, 0, gb);

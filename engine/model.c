@@ -299,9 +299,17 @@ static mm_code pack_matrices(mm_model *m, mm_err *e) {
             mm_tensor *t = mm_gguf_tensor_rw(m->g, i);
             if (!mm_packed_supported(t) || !is_matmul_weight(m, t) || (t->n_dims > 2 && t->ne[1] % 16)) continue;
             if (pass == 1) {
-                mm_packed_pack(t, m->packed + off);
+                /* in slices of 1024 groups, each slice's source pages dropped as soon as it is
+                 * packed: the largest matrix (a tied embedding) is never in memory twice */
+                const int64_t groups = (t->n_rows + 15) / 16;
+                for (int64_t g = 0; g < groups; g += 1024) {
+                    const int64_t g1 = g + 1024 < groups ? g + 1024 : groups;
+                    mm_packed_pack_groups(t, m->packed + off, g, g1);
+                    const int64_t r0 = g * 16, r1 = g1 * 16 < t->n_rows ? g1 * 16 : t->n_rows;
+                    mm_gguf_drop_pages(m->g, (const uint8_t *)t->data + (uint64_t)r0 * t->row_bytes,
+                                       (size_t)((uint64_t)(r1 - r0) * t->row_bytes));
+                }
                 t->packed = m->packed + off;
-                mm_gguf_drop_pages(m->g, t->data, t->nbytes);
             }
             off += (mm_packed_bytes(t) + 63) & ~(size_t)63;
         }
