@@ -27,6 +27,7 @@
 
 #include "decoders.h"
 #include "engine.h"
+#include "multimodal.h"
 
 /* A w x h RGB picture with smooth gradients, edges and noise (what a camera gives the tower). */
 static uint8_t *synth_picture(int w, int h) {
@@ -62,12 +63,8 @@ int bench_towers(const cli *c) {
         goto out;
     }
     const mm_vision_hparams *hp = mm_mmproj_vision(proj);
-    if (hp->type != MM_PROJ_NONE) {
-        mm_vision_params vp;
-        if (hp->type == MM_PROJ_GEMMA4V) mm_vision_params_gemma4v(&vp, hp->patch_size, hp->n_merge);
-        else mm_vision_params_gemma3(&vp, hp->image_size, hp->patch_size, hp->n_merge);
-        memcpy(vp.mean, hp->mean, sizeof vp.mean);
-        memcpy(vp.std, hp->std, sizeof vp.std);
+    mm_vision_params vp;
+    if (mmp_vision_params(proj, &vp) == 0) {
         const int W = 2048, H = 1536;
         if (!(px = synth_picture(W, H))) goto oom;
         mm_image im = {.w = W, .h = H, .rgb = px, .full_w = W, .full_h = H};

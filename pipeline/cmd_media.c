@@ -110,6 +110,34 @@ static void filter(scan_list *in, int (*keep)(const char *), const cli *c, const
     in->n = w;
 }
 
+/* The front half of caption and transcribe: scan the command line's paths, keep the inputs of
+ * the kind (keep / what for the skip message), enqueue one job per content with params (consumed:
+ * a canonical JSON object, part of the idempotency key) for the model identity, then run the
+ * worker until the queue is drained.  *in keeps the inputs for the outputs written after.
+ * *enq gets the enqueue's exit code (EXIT_SOME_FAILED for unreadable inputs); returns
+ * worker_run's, or EXIT_FATAL. */
+static int scan_enqueue_run(cli *c, const char *kind, int (*keep)(const char *), const char *what,
+                            const char *label, cJSON *p, const char *identity, scan_list *in, int *enq) {
+    mm_err e;
+    char *params = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    *enq = EXIT_FATAL;
+    if (scan_paths(c->args, c->nargs, c->db, in, &e) != MM_OK) {
+        cli_error("%s", e.msg);
+        free(params);
+        return EXIT_FATAL;
+    }
+    filter(in, keep, c, what);
+    jobs_spec sp;
+    jobs_spec_default(&sp, kind);
+    sp.params_json = params;
+    sp.model = identity;
+    jobs_enqueue_stats st;
+    *enq = params ? cli_enqueue_list(c, &sp, in, label, &st) : EXIT_FATAL;
+    free(params);
+    return *enq == EXIT_FATAL ? EXIT_FATAL : worker_run(c, NULL);
+}
+
 typedef struct path_set { const char **v; size_t n; } path_set;
 
 static int cmp_cstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
@@ -254,29 +282,14 @@ int cmd_caption(int argc, char **argv) {
     }
     const char *identity;
     if ((rc = setup_model(&c, &identity))) return rc;
-    scan_list in;
-    mm_err e;
-    if (scan_paths(c.args, c.nargs, c.db, &in, &e) != MM_OK) {
-        cli_error("%s", e.msg);
-        return EXIT_FATAL;
-    }
-    filter(&in, is_image, &c, "an image");
     /* params: canonical (sorted keys), part of the idempotency key */
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "alpha", c.alpha ? c.alpha : "white");
     cJSON_AddNumberToObject(p, "exif", !c.no_exif);
     cJSON_AddNumberToObject(p, "n_predict", c.n_predict > 0 ? c.n_predict : MEDIA_CAPTION_N_PREDICT);
     cJSON_AddStringToObject(p, "prompt", c.prompt ? c.prompt : MEDIA_CAPTION_PROMPT);
-    char *params = cJSON_PrintUnformatted(p);
-    cJSON_Delete(p);
-    jobs_spec sp;
-    jobs_spec_default(&sp, "caption");
-    sp.params_json = params;
-    sp.model = identity;
-    jobs_enqueue_stats st;
-    int enq = params ? cli_enqueue_list(&c, &sp, &in, "images", &st) : EXIT_FATAL;
-    free(params);
-    int run = enq == EXIT_FATAL ? EXIT_FATAL : worker_run(&c, NULL);
+    scan_list in = {0};
+    int enq, run = scan_enqueue_run(&c, "caption", is_image, "an image", "images", p, identity, &in, &enq);
     path_set ps = {0};
     caption_out o = {&c, NULL, 0, 0};
     char *tmp = NULL;
@@ -516,26 +529,12 @@ int cmd_transcribe(int argc, char **argv) {
     }
     const char *identity;
     if ((rc = setup_model(&c, &identity))) return rc;
-    scan_list in;
-    mm_err e;
-    if (scan_paths(c.args, c.nargs, c.db, &in, &e) != MM_OK) {
-        cli_error("%s", e.msg);
-        return EXIT_FATAL;
-    }
-    filter(&in, is_recording, &c, "a recording (no audio stream FFmpeg can open)");
     cJSON *p = cJSON_CreateObject();
     cJSON_AddNumberToObject(p, "n_predict", c.n_predict > 0 ? c.n_predict : MEDIA_TRANSCRIBE_N_PREDICT);
     cJSON_AddStringToObject(p, "prompt", c.prompt ? c.prompt : MEDIA_TRANSCRIBE_PROMPT);
-    char *params = cJSON_PrintUnformatted(p);
-    cJSON_Delete(p);
-    jobs_spec sp;
-    jobs_spec_default(&sp, "transcribe");
-    sp.params_json = params;
-    sp.model = identity;
-    jobs_enqueue_stats st;
-    int enq = params ? cli_enqueue_list(&c, &sp, &in, "recordings", &st) : EXIT_FATAL;
-    free(params);
-    int run = enq == EXIT_FATAL ? EXIT_FATAL : worker_run(&c, NULL);
+    scan_list in = {0};
+    int enq, run = scan_enqueue_run(&c, "transcribe", is_recording, "a recording (no audio stream FFmpeg can open)",
+                                    "recordings", p, identity, &in, &enq);
     path_set ps = {0};
     if (run != EXIT_FATAL && (path_set_make(&ps, &in) != 0 || collect(&c, "transcribe", &ps, transcript_one, &o) != MM_OK))
         run = EXIT_FATAL;

@@ -54,16 +54,22 @@ static mm_code push_text(const mm_tokenizer *tok, mmp_prompt *p, size_t *cap, co
     return rc;
 }
 
+int mmp_vision_params(const mm_mmproj *proj, mm_vision_params *vp) {
+    const mm_vision_hparams *hp = mm_mmproj_vision(proj);
+    if (hp->type == MM_PROJ_GEMMA4V) mm_vision_params_gemma4v(vp, hp->patch_size, hp->n_merge);
+    else if (hp->type == MM_PROJ_GEMMA3) mm_vision_params_gemma3(vp, hp->image_size, hp->patch_size, hp->n_merge);
+    else return -1;
+    memcpy(vp->mean, hp->mean, sizeof vp->mean);
+    memcpy(vp->std, hp->std, sizeof vp->std);
+    return 0;
+}
+
 /* One image -> soft tokens [n][proj_dim]. */
 static mm_code encode_image(const mm_mmproj *proj, const char *path, const mm_image_opts *io, int n_threads,
                             mmp_media *out, mm_err *e) {
     const mm_vision_hparams *hp = mm_mmproj_vision(proj);
     mm_vision_params vp;
-    if (hp->type == MM_PROJ_GEMMA4V) mm_vision_params_gemma4v(&vp, hp->patch_size, hp->n_merge);
-    else if (hp->type == MM_PROJ_GEMMA3) mm_vision_params_gemma3(&vp, hp->image_size, hp->patch_size, hp->n_merge);
-    else return mm_err_set(e, MM_EUNSUPPORTED, "%s: the mmproj has no vision tower", path);
-    memcpy(vp.mean, hp->mean, sizeof vp.mean);
-    memcpy(vp.std, hp->std, sizeof vp.std);
+    if (mmp_vision_params(proj, &vp)) return mm_err_set(e, MM_EUNSUPPORTED, "%s: the mmproj has no vision tower", path);
     mm_image_opts o;
     mm_image_opts_llama(&o);
     if (io) o = *io;

@@ -67,6 +67,10 @@ typedef struct mmp_prompt {
     void *hook_ud;
 } mmp_prompt;
 
+/* The decoders' preprocessing parameters for the mmproj's vision tower (projector type, patch
+ * size, merge, mean/std); -1 when the file has no vision tower. */
+int mmp_vision_params(const mm_mmproj *proj, mm_vision_params *vp);
+
 /* Builds the item list for prompt, which must hold exactly n_inputs markers (one per input, in
  * order): each image is encoded now (decoded exactly as llama.cpp: no EXIF, alpha dropped);
  * each recording is read once to count its 30 s pieces and their soft tokens (a last piece of
