@@ -28,7 +28,7 @@ void cli_error(const char *fmt, ...) {
 enum {
     O_DB = 1000, O_CONFIG, O_SYNC, O_LEASE, O_HEARTBEAT, O_BACKOFF, O_BACKOFF_CAP, O_MAX_ATTEMPTS,
     O_MAX_CRASHES, O_PRIORITY, O_FOLLOW, O_FORCE, O_QUIET, O_JSON, O_FAILED, O_THROTTLE, O_STATE,
-    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE, O_AUDIO, O_IMAGE,
+    O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE, O_AUDIO, O_IMGMIN, O_IMGMAX, O_IMAGE,
     O_SIDECAR, O_SUMMARIZE, O_NO_EXIF, O_ALPHA, O_OUT_DIR, O_SUMMARY_BUDGET
 };
 
@@ -83,6 +83,8 @@ static const struct option all_opts[] = {
     {"tg", required_argument, 0, O_TG},
     {"kv-type", required_argument, 0, O_KVTYPE},
     {"audio", required_argument, 0, O_AUDIO},
+    {"image-min-tokens", required_argument, 0, O_IMGMIN},
+    {"image-max-tokens", required_argument, 0, O_IMGMAX},
     {"image", required_argument, 0, O_IMAGE},
     {"sidecar", no_argument, 0, O_SIDECAR},
     {"summarize", no_argument, 0, O_SUMMARIZE},
@@ -210,6 +212,8 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case O_PP: return parse_int(c->cmd, name, v, 1, 1 << 16, &c->bench_pp);
     case O_TG: return parse_int(c->cmd, name, v, 1, 1 << 16, &c->bench_tg);
     case O_NOSPECIAL: c->no_special = 1; return 0;
+    case O_IMGMIN: return parse_int(c->cmd, name, v, 1, 1 << 16, &c->img_min_tokens);
+    case O_IMGMAX: return parse_int(c->cmd, name, v, 1, 1 << 16, &c->img_max_tokens);
     case O_AUDIO:
         if (c->n_media == (int)(sizeof c->media / sizeof c->media[0])) {
             cli_error("%s: at most %d --image/--audio files", c->cmd, c->n_media);

@@ -40,6 +40,7 @@ typedef struct cli {
     long long seed;
     int bench_pp, bench_tg;       /* bench -m: --pp, --tg */
     int kv_f32;                   /* --kv-type f32 (default f16 for generate / bench) */
+    int img_min_tokens, img_max_tokens; /* --image-min-tokens / --image-max-tokens (0: default) */
     const char *audio;            /* --audio FILE (bench decode; the last one given) */
     int sidecar, summarize, no_exif; /* caption --sidecar --no-exif, transcribe --summarize */
     const char *alpha, *out_dir;  /* caption --alpha white|drop, transcribe --out-dir */

@@ -274,7 +274,7 @@ static int caption_one(void *arg, const jobs_result *r) {
 
 int cmd_caption(int argc, char **argv) {
     cli c;
-    int rc = cli_parse(&c, "caption", MEDIA_OPTS ",sidecar,out,no-exif,alpha", argc, argv);
+    int rc = cli_parse(&c, "caption", MEDIA_OPTS ",sidecar,out,no-exif,alpha,image-min-tokens,image-max-tokens", argc, argv);
     if (rc) return rc < 0 ? (fputs(caption_help, stdout), EXIT_OK) : rc;
     if (c.nargs < 1) {
         cli_error("caption: needs at least one PATH (see 'mmpipe caption --help')");
@@ -286,6 +286,9 @@ int cmd_caption(int argc, char **argv) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "alpha", c.alpha ? c.alpha : "white");
     cJSON_AddNumberToObject(p, "exif", !c.no_exif);
+    /* a token budget other than the default is part of the key; the default adds no key */
+    if (c.img_max_tokens) cJSON_AddNumberToObject(p, "max_tokens", c.img_max_tokens);
+    if (c.img_min_tokens) cJSON_AddNumberToObject(p, "min_tokens", c.img_min_tokens);
     cJSON_AddNumberToObject(p, "n_predict", c.n_predict > 0 ? c.n_predict : MEDIA_CAPTION_N_PREDICT);
     cJSON_AddStringToObject(p, "prompt", c.prompt ? c.prompt : MEDIA_CAPTION_PROMPT);
     scan_list in = {0};

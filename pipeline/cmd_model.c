@@ -27,7 +27,7 @@ static const char *const model_help =
     "<|audio> ... <audio|> pair; the mmproj needs an audio tower (gemma4a) for --audio.\n";
 
 #define MODEL_OPTS "model,prompt,threads,n-predict,json,quiet,chat,temp,top-k,top-p,min-p,repeat-penalty,seed,no-bos,no-special,kv-type"
-#define GENERATE_OPTS MODEL_OPTS ",mmproj,image,audio"
+#define GENERATE_OPTS MODEL_OPTS ",mmproj,image,audio,image-min-tokens,image-max-tokens"
 
 static int need(const cli *c, const char *what, const char *v) {
     if (v) return 0;
@@ -177,7 +177,9 @@ static mm_code generate_media_prefill(const cli *c, loaded *L, const char *text,
     char *withm = NULL;
     const int threads = c->threads > 0 ? c->threads : 1;
     mmp_input ins[sizeof c->media / sizeof c->media[0]];
-    for (int i = 0; i < c->n_media; i++) ins[i] = (mmp_input){.path = c->media[i], .audio = c->media_audio[i]};
+    for (int i = 0; i < c->n_media; i++)
+        ins[i] = (mmp_input){.path = c->media[i], .audio = c->media_audio[i], .min_tokens = c->img_min_tokens,
+                             .max_tokens = c->img_max_tokens};
     mm_code rc = mm_mmproj_open(c->mmproj, &proj, e);
     if (!rc && !strstr(text, MMP_MEDIA_MARKER)) { /* no markers: the media first, then the text */
         size_t ml = strlen(MMP_MEDIA_MARKER), tl = strlen(text);

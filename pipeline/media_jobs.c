@@ -170,13 +170,14 @@ int kind_run_caption(const job *j, kind_result *r, mm_err *e) {
     io.no_exif = !pint(p, "exif", 1);
     io.alpha = !strcmp(pstr(p, "alpha", "white"), "drop") ? MM_ALPHA_DROP : MM_ALPHA_WHITE;
     int n_predict = pint(p, "n_predict", MEDIA_CAPTION_N_PREDICT);
+    const int min_tok = pint(p, "min_tokens", 0), max_tok = pint(p, "max_tokens", 0);
     char *user = with_marker(pstr(p, "prompt", MEDIA_CAPTION_PROMPT));
     cJSON_Delete(p);
     if (!user) return mm_err_set(e, MM_ENOMEM, "out of memory"), -1;
     rc = MM_ENOTFOUND;
     mm_err_set(e, MM_ENOTFOUND, "job has no input path");
     for (size_t i = 0; i < j->npaths && rc; i++) { /* the first path that can be read */
-        mmp_input in = {j->paths[i], 0, &io, NULL, 0};
+        mmp_input in = {j->paths[i], 0, &io, NULL, 0, min_tok, max_tok};
         char *raw = NULL;
         size_t n;
         rc = same_content(j, j->paths[i], e);
@@ -237,7 +238,7 @@ int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
         size_t a = (size_t)(s0 * MM_AUDIO_RATE), b = (size_t)(s1 * MM_AUDIO_RATE);
         if (b > n) b = n;
         if (a + 2 > b) continue; /* no log-mel frame */
-        mmp_input in = {path, 1, NULL, pcm + a, b - a};
+        mmp_input in = {path, 1, NULL, pcm + a, b - a, 0, 0};
         char *raw;
         size_t rl;
         if ((rc = generate(ms, user, &in, 1, n_predict, &raw, &rl, e))) break;

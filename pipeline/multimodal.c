@@ -65,11 +65,14 @@ int mmp_vision_params(const mm_mmproj *proj, mm_vision_params *vp) {
 }
 
 /* One image -> soft tokens [n][proj_dim]. */
-static mm_code encode_image(const mm_mmproj *proj, const char *path, const mm_image_opts *io, int n_threads,
-                            mmp_media *out, mm_err *e) {
+static mm_code encode_image(const mm_mmproj *proj, const mmp_input *in, int n_threads, mmp_media *out, mm_err *e) {
+    const char *path = in->path;
+    const mm_image_opts *io = in->image_opts;
     const mm_vision_hparams *hp = mm_mmproj_vision(proj);
     mm_vision_params vp;
     if (mmp_vision_params(proj, &vp)) return mm_err_set(e, MM_EUNSUPPORTED, "%s: the mmproj has no vision tower", path);
+    if (in->min_tokens > 0) vp.min_tokens = in->min_tokens;
+    if (in->max_tokens > 0) vp.max_tokens = in->max_tokens;
     mm_image_opts o;
     mm_image_opts_llama(&o);
     if (io) o = *io;
@@ -214,7 +217,7 @@ mm_code mmp_prompt_build(const mm_tokenizer *tok, const mm_mmproj *proj, const c
             mmp_media *md = &out->media[out->n_media];
             memset(md, 0, sizeof *md);
             md->input = i;
-            if ((rc = encode_image(proj, inputs[i].path, inputs[i].image_opts, n_threads, md, e))) break;
+            if ((rc = encode_image(proj, &inputs[i], n_threads, md, e))) break;
             const int k = out->n_media++;
             if ((rc = push_text(tok, out, &cap, ibeg, strlen(ibeg), 1, e)) ||
                 (rc = push(out, &cap, 0, k, md->n_tokens, e)) ||

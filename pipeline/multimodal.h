@@ -35,6 +35,7 @@ typedef struct mmp_input {
     const float *pcm;  /* audio: 16 kHz mono samples in memory instead of reading path (path names it in
                           messages); borrowed, must outlive the prompt */
     size_t n_pcm;
+    int min_tokens, max_tokens; /* image: the soft-token budget (0: the default, 70..1120) */
 } mmp_input;
 
 /* One media chunk: an image, or one 30 s piece of a recording. */

@@ -30,6 +30,15 @@ IMG=$PACK/media/test_image.png
 a=$("$MM" generate -m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4v-f32.gguf" --image "$IMG" -p "Describe this image." -n 6 --temp 0) || fail "generate --image exited $?"
 b=$("$MM" generate -m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4v-f32.gguf" --image "$IMG" -p "<__media__>Describe this image." -n 6 --temp 0 -t 2) || fail "generate --image (marker) exited $?"
 [ -n "$a" ] && [ "$a" = "$b" ] || fail "generate --image: no marker ($a) != marker first ($b)"
+# the image token budget reaches the preprocessing: a 160x120 picture is fine at the default
+# 70..1120, but at 1000..1120 tokens its patch grid outgrows the tiny mmproj's position table
+BIG=$(cd "$(dirname "$0")/../../samples/images" && pwd)/landscape.png
+G4V=(-m "$F/gemma4-e2b-f32.gguf" --mmproj "$F/mmproj-gemma4v-f32.gguf" --image "$BIG" -p "Describe." -n 2 --temp 0)
+"$MM" generate "${G4V[@]}" > /dev/null || fail "generate --image 160x120 at the default budget exited $?"
+"$MM" generate "${G4V[@]}" --image-min-tokens 1000 --image-max-tokens 1120 > /dev/null 2> budget.err
+rc=$?; [ $rc = 1 ] && grep -q "position table" budget.err || fail "--image-min-tokens 1000: exit $rc, $(cat budget.err)"
+"$MM" generate "${G4V[@]}" --image-max-tokens 0 > /dev/null 2>&1; rc=$?
+[ $rc = 2 ] || fail "--image-max-tokens 0: exit $rc, want 2"
 "$MM" generate -m "$F/gemma3-f32.gguf" --mmproj "$F/mmproj-gemma3-f32.gguf" --image "$IMG" --image "$IMG" --chat -p "<__media__> and <__media__>?" -n 4 --temp 0 > /dev/null || fail "generate two images --chat exited $?"
 "$MM" generate -m "$F/gemma3-f32.gguf" --mmproj "$F/mmproj-gemma3-f32.gguf" --image "$IMG" -p "<__media__> <__media__>" -n 2 > /dev/null 2>&1 && fail "two markers for one image accepted"
 "$MM" generate -m "$F/gemma3-f32.gguf" --image "$IMG" -p "x" -n 2 > /dev/null 2>&1; [ $? = 2 ] || fail "--image without --mmproj: not a usage error"
