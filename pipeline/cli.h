@@ -111,6 +111,13 @@ const char *kind_names(void); /* "hash" for messages */
 int kind_run_caption(const job *j, kind_result *r, mm_err *e);
 int kind_run_transcribe(const job *j, kind_result *r, mm_err *e);
 int kind_run_summarize(const job *j, kind_result *r, mm_err *e);
+/* Greedy generation after one user turn in the model's chat format (media at their <__media__>
+ * markers, n_ins inputs, may be 0) until an end-of-generation token or n_predict tokens; *out is
+ * malloc'd raw text.  Thread-safe: any runner thread may call it. */
+struct model_set;
+struct mmp_input;
+mm_code media_generate(const struct model_set *ms, const char *user, const struct mmp_input *ins, int n_ins,
+                       int n_predict, char **out, size_t *out_len, mm_err *e);
 #define MEDIA_CAPTION_PROMPT "Describe this image in one sentence."
 #define MEDIA_CAPTION_N_PREDICT 64
 #define MEDIA_TRANSCRIBE_PROMPT "Transcribe this audio exactly, word for word."

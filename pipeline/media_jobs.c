@@ -67,7 +67,7 @@ static mm_code job_model(const job *j, const model_set **ms, int *retryable, mm_
 }
 
 /* Greedy generation after one user turn (media at its <__media__> markers); *out malloc'd, raw text. */
-static mm_code generate(const model_set *ms, const char *user, const mmp_input *ins, int n_ins, int n_predict,
+mm_code media_generate(const model_set *ms, const char *user, const mmp_input *ins, int n_ins, int n_predict,
                         char **out, size_t *out_len, mm_err *e) {
     *out = NULL;
     *out_len = 0;
@@ -181,7 +181,7 @@ int kind_run_caption(const job *j, kind_result *r, mm_err *e) {
         char *raw = NULL;
         size_t n;
         rc = same_content(j, j->paths[i], e);
-        if (!rc) rc = generate(ms, user, &in, 1, n_predict, &raw, &n, e);
+        if (!rc) rc = media_generate(ms, user, &in, 1, n_predict, &raw, &n, e);
         if (!rc) {
             r->text = one_line(raw, n);
             free(raw);
@@ -241,7 +241,7 @@ int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
         mmp_input in = {path, 1, NULL, pcm + a, b - a, 0, 0};
         char *raw;
         size_t rl;
-        if ((rc = generate(ms, user, &in, 1, n_predict, &raw, &rl, e))) break;
+        if ((rc = media_generate(ms, user, &in, 1, n_predict, &raw, &rl, e))) break;
         char *line = one_line(raw, rl);
         free(raw);
         if (!line) {
@@ -301,7 +301,7 @@ static mm_code summarize_text(const model_set *ms, const char *prompt, const cha
         char *user = mm_asprintf("%s\n\n%s", prompt, text), *raw;
         size_t n;
         if (!user) return mm_err_set(e, MM_ENOMEM, "out of memory");
-        rc = generate(ms, user, NULL, 0, n_predict, &raw, &n, e);
+        rc = media_generate(ms, user, NULL, 0, n_predict, &raw, &n, e);
         free(user);
         if (rc) return rc;
         ++*calls;
