@@ -18,6 +18,13 @@
  * each sequence's last n_swa - 1 positions plus one batch — so their cache and their
  * attention loops do not grow with the context.  In each set seq < 0 marks a free cell.
  *
+ * Each sequence owns a fixed region of each set (region[k] cells, a multiple of 64, region
+ * s starting at s * region[k]); its cells are placed at the lowest free index of its region.
+ * So a sequence's cells sit in the same places, and its attention sums run in the same order,
+ * whatever the other sequences do: a row's result does not depend on what it is batched with
+ * (continuous batching gives the same tokens as one job at a time), and mm_ctx_seq_copy puts
+ * a copied prefix exactly where decoding it would have put it.
+ *
  * Invariant of the window set: a cell of sequence s at position p0 is dropped only when
  * the batch's first row of s is at q with p0 <= q - n_swa (out of every later row's
  * window, rows coming in increasing position order); dropped[s] records the highest
@@ -39,6 +46,7 @@ typedef struct kv_cells {
     int32_t *media;                /* per cell: media span (mm_batch_media.media), -1 text */
     int32_t *dropped;              /* window set: [n_seq] highest position dropped, -1 none */
     int window;                    /* 1 for the window set */
+    int region;                    /* cells per sequence (n / n_seq) */
 } kv_cells;
 
 struct mm_ctx {
@@ -56,6 +64,7 @@ struct mm_ctx {
     int n_logits, cap_logits;
     mm_hidden_fn hook;
     void *hook_ud;
+    int mm_flags;                  /* this call's matmul flags: MM_MM_ROWS_ALONE for a batch of several sequences */
 };
 
 /* ---------- context ---------- */
@@ -82,13 +91,20 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
     c->n_ctx = p->n_ctx;
     c->n_batch = p->n_batch;
     c->n_seq = p->n_seq;
-    c->n_cells = p->n_ctx * p->n_seq;
+    /* per-sequence regions rounded up to 64 cells, so every region starts equally aligned */
+    const int64_t r0 = ((int64_t)p->n_ctx + 63) / 64 * 64;
+    int64_t r1 = m->n_swa > 0 && m->causal && !m->swa_symmetric ? ((int64_t)m->n_swa - 1 + p->n_batch + 63) / 64 * 64 : r0;
+    if (r1 >= r0 || getenv("MMPIPE_NO_WINDOW_SET")) r1 = 0; /* the window set only when it is smaller */
+    if (r0 * p->n_seq > (1 << 28)) {
+        free(c);
+        return mm_err_set(e, MM_ELIMIT, "context: %d sequences of %d cells is too many cells", p->n_seq, p->n_ctx);
+    }
     int fail = 0;
-    /* the window set, when it is smaller than the full one (rounded up to 16 cells) */
-    int64_t nw = m->n_swa > 0 && m->causal && !m->swa_symmetric
-                     ? ((int64_t)p->n_seq * (m->n_swa - 1) + p->n_batch + 15) / 16 * 16 : c->n_cells;
+    c->n_cells = (int)(r0 * p->n_seq);
     c->cells[0].n = c->n_cells;
-    c->cells[1].n = nw < c->n_cells && !getenv("MMPIPE_NO_WINDOW_SET") ? (int)nw : 0;
+    c->cells[0].region = (int)r0;
+    c->cells[1].n = (int)(r1 * p->n_seq);
+    c->cells[1].region = (int)r1;
     c->cells[1].window = 1;
     for (int k = 0; k < 2; k++) {
         kv_cells *cs = &c->cells[k];
@@ -178,6 +194,40 @@ void mm_ctx_clear(mm_ctx *c, int seq) {
     }
 }
 
+/* Copies one cell's K and V (every layer that owns a cache in set cs) from cell a to cell b. */
+static void copy_cell(mm_ctx *c, const kv_cells *cs, int a, int b) {
+    const size_t esz = c->kv_f16 ? sizeof(uint16_t) : sizeof(float), n = (size_t)cs->n;
+    for (int il = 0; il < c->m->n_layer; il++) {
+        const mm_layer *ly = &c->m->layers[il];
+        if (ly->kv_src != il || layer_cells(c, ly) != cs) continue;
+        const size_t kd = (size_t)ly->head_dim * ly->n_head_kv;
+        char *K = c->kc[il], *V = c->vc[il];
+        for (size_t d = 0; d < kd; d++) /* K is transposed: [kd][n] */
+            memcpy(K + (d * n + (size_t)b) * esz, K + (d * n + (size_t)a) * esz, esz);
+        memcpy(V + (size_t)b * kd * esz, V + (size_t)a * kd * esz, kd * esz);
+    }
+}
+
+mm_code mm_ctx_seq_copy(mm_ctx *c, int src, int dst, int n_pos, mm_err *e) {
+    if (src < 0 || dst < 0 || src >= c->n_seq || dst >= c->n_seq || src == dst || n_pos < 0)
+        return mm_err_set(e, MM_EINVAL, "context: cannot copy sequence %d to %d", src, dst);
+    mm_ctx_clear(c, dst);
+    for (int k = 0; k < 2; k++) {
+        kv_cells *cs = &c->cells[k];
+        if (!cs->n) continue;
+        const int sb = src * cs->region, db = dst * cs->region;
+        for (int i = 0; i < cs->region; i++) {
+            if (cs->seq[sb + i] != src || cs->pos[sb + i] >= n_pos) continue;
+            cs->seq[db + i] = dst; /* the same place in dst's region: the same summation order */
+            cs->pos[db + i] = cs->pos[sb + i];
+            cs->media[db + i] = cs->media[sb + i];
+            copy_cell(c, cs, sb + i, db + i);
+        }
+        cs->dropped[dst] = cs->dropped[src] < n_pos ? cs->dropped[src] : -1;
+    }
+    return MM_OK;
+}
+
 void mm_ctx_set_hidden_hook(mm_ctx *c, mm_hidden_fn fn, void *ud) {
     c->hook = fn;
     c->hook_ud = ud;
@@ -210,7 +260,8 @@ static void attn_mask(const mm_ctx *c, const kv_cells *cs, const mm_layer *ly, c
     const int32_t m1 = md && (md->attn == MM_MEDIA_BIDIR_ALL || (md->attn == MM_MEDIA_BIDIR_SWA && ly->is_swa))
                            ? md->media[t] : -1;
     *lo = cs->n, *hi = 0;
-    for (int cell = 0; cell < cs->n; cell++) {
+    const int base = s1 * cs->region, end = base + cs->region; /* other regions hold other sequences */
+    for (int cell = base; cell < end; cell++) {
         int32_t p0 = cs->pos[cell];
         int out_of_window = swa && (c->m->swa_symmetric ? (p1 - p0 > n_swa / 2 || p0 - p1 > n_swa / 2)
                                                       : p1 - p0 >= n_swa);
@@ -341,7 +392,7 @@ static void add_rows(mm_ctx *c, float *x, const float *o, int T, int E) {
 }
 
 static mm_code mm(mm_ctx *c, const mm_tensor *W, const float *X, int T, int ldx, float *Y, int ldy, mm_err *e) {
-    return mm_matmul(c->pool, W, 0, W->n_rows, X, T, ldx, Y, ldy, e);
+    return mm_matmul_ex(c->pool, W, 0, W->n_rows, X, T, ldx, Y, ldy, c->mm_flags, e);
 }
 
 static void hook(mm_ctx *c, const char *name, int layer, const float *d, int rows, int width) {
@@ -637,17 +688,16 @@ static mm_code drop_out_of_window(mm_ctx *c, kv_cells *cs, const mm_batch *b, mm
 static mm_code place_rows_in(mm_ctx *c, kv_cells *cs, const mm_batch *b, const mm_batch_media *md, mm_err *e) {
     mm_code rc;
     if (cs->window && (rc = drop_out_of_window(c, cs, b, e))) return rc;
-    int next = 0;
     for (int t = 0; t < b->n; t++) {
+        const int base = b->seq[t] * cs->region, end = base + cs->region;
         int cell = -1;
-        for (int i = 0; i < cs->n; i++)
+        for (int i = base; i < end; i++)
             if (cs->seq[i] == b->seq[t] && cs->pos[i] == b->pos[t]) { cell = i; break; }
-        while (cell < 0 && next < cs->n) {
-            if (cs->seq[next] < 0) cell = next;
-            next++;
-        }
+        for (int i = base; cell < 0 && i < end; i++)
+            if (cs->seq[i] < 0) cell = i;
         if (cell < 0)
-            return mm_err_set(e, MM_ELIMIT, "decode: KV cache full (%d %scells)", cs->n, cs->window ? "window " : "");
+            return mm_err_set(e, MM_ELIMIT, "decode: KV cache full (%d %scells per sequence)", cs->region,
+                              cs->window ? "window " : "");
         cs->seq[cell] = b->seq[t];
         cs->pos[cell] = b->pos[t];
         cs->media[cell] = md && md->media[t] >= 0 ? md->media[t] : -1;
@@ -670,6 +720,10 @@ mm_code mm_decode_media(mm_ctx *c, const mm_batch *b, const mm_batch_media *md, 
     mm_code rc;
     if ((rc = check_batch(c, b, e)) || (rc = place_rows(c, b, md, e))) return rc;
     if ((rc = check_f32(m->output_norm, e))) return rc;
+    /* rows of several sequences (continuous batching): each row computed as if decoded alone */
+    c->mm_flags = 0;
+    for (int t = 1; t < T; t++)
+        if (b->seq[t] != b->seq[0]) c->mm_flags = MM_MM_ROWS_ALONE;
     /* input rows: token embeddings * embd_scale, or the given embeddings unscaled */
     for (int t = 0; t < T; t++) {
         float *x = c->x + (size_t)t * E;

@@ -415,6 +415,10 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
 void mm_ctx_close(mm_ctx *c);
 /* Forgets every cell of sequence seq (or of all sequences when seq < 0). */
 void mm_ctx_clear(mm_ctx *c, int seq);
+/* Makes sequence dst hold what sequence src holds at positions 0..n_pos-1 (dst cleared first),
+ * in the same places, so decoding dst from n_pos gives what decoding that prefix again would:
+ * a shared prompt prefix is computed once (llama_memory_seq_cp). */
+mm_code mm_ctx_seq_copy(mm_ctx *c, int src, int dst, int n_pos, mm_err *e);
 
 /* How the rows of one media span (an image's soft tokens) attend to each other (spec §3.2,
  * llama.cpp's mtmd_decode_use_non_causal + the text model's non_causal_type). */

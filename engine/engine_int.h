@@ -92,6 +92,11 @@ void mm_fp32_to_fp16_row(uint16_t *y, const float *x, int64_t n);
  * X rows are ldx floats apart, Y rows ldy.  Work is split over the pool. */
 mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const float *X,
                   int64_t T, int64_t ldx, float *Y, int64_t ldy, mm_err *e);
+/* mm_matmul with flags: MM_MM_ROWS_ALONE makes each row's result what it is when T == 1 (only
+ * Q4_K's llama.cpp orders depend on T: rows in groups of four take its gemm order). */
+enum { MM_MM_ROWS_ALONE = 1 };
+mm_code mm_matmul_ex(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const float *X,
+                     int64_t T, int64_t ldx, float *Y, int64_t ldy, int flags, mm_err *e);
 /* Kernel level: 0 scalar (the reference), 1 AVX2, 2 AVX-512; the best the CPU has
  * unless MMPIPE_CPU says scalar/avx2/avx512.  set_level (tests) returns the old one. */
 int mm_cpu_level(void);

@@ -180,6 +180,7 @@ typedef struct mm_job {
     size_t wstride;
     float *dxt, *xst;  /* per group of 8 rows: scales d and sums s transposed [group][block][8] */
     int64_t nbx;       /* blocks per row in dxt (n_in/32, or n_in/256 for K-quants) */
+    int rows_alone;    /* Q4_K: every row in gemv order, as if it were the only row (MM_MM_ROWS_ALONE) */
 } mm_job;
 
 /* ---- AVX2 block sums (integer, so exactly the scalar result) ---- */
@@ -614,6 +615,11 @@ static mm_code float_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int
 
 mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const float *X,
                   int64_t T, int64_t ldx, float *Y, int64_t ldy, mm_err *e) {
+    return mm_matmul_ex(pool, W, row0, n_out, X, T, ldx, Y, ldy, 0, e);
+}
+
+mm_code mm_matmul_ex(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out, const float *X,
+                     int64_t T, int64_t ldx, float *Y, int64_t ldy, int flags, mm_err *e) {
     int fam = family(W->type);
     int64_t n_in = W->ne[0];
     if (fam < 0) return mm_err_set(e, MM_EUNSUPPORTED, "%s: matrix products with %s weights are not supported",
@@ -633,7 +639,8 @@ mm_code mm_matmul(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_out
     mm_pool_for(pool, T, quant_task, &qj);
     if (W->packed && row0 % 16 == 0) return packed_matmul(pool, W, row0, n_out, xr, T, Y, ldy, heap, e);
     if (fam == FAM_F) return float_matmul(pool, W, row0, n_out, xr, T, Y, ldy, heap, e);
-    mm_job j = {W, row0, n_out, n_in, T, ldy, fam, xr, Y, mem + ub * (size_t)T, ub, NULL, NULL, 0};
+    mm_job j = {W, row0, n_out, n_in, T, ldy, fam, xr, Y, mem + ub * (size_t)T, ub, NULL, NULL, 0,
+                (flags & MM_MM_ROWS_ALONE) != 0};
     float *tr = NULL;
     if (fam != FAM_F && T >= 8 && mm_cpu_level() > 0) {
         /* the eight-row kernels read the scales of 8 rows as one vector per block */
