@@ -25,6 +25,7 @@ typedef struct cli {
     double lease_s, heartbeat_s, backoff_s, backoff_cap_s;
     int max_attempts, max_crashes, priority;
     int workers;                  /* -j */
+    int parallel;                 /* --parallel: model jobs decoded together (0: default) */
     int follow, force, quiet, json, failed, no_baseline;
     double throttle_ms;           /* --throttle-ms: per-job sleep, for tests */
     const char *state, *kind, *format, *out, *baseline;

@@ -22,7 +22,7 @@
 #include "model_cache.h"
 
 #define MEDIA_OPTS "db,config,sync,busy-timeout,quiet,force,workers,lease,heartbeat,backoff,backoff-cap," \
-                   "max-attempts,max-crashes,throttle-ms,model,mmproj,threads,n-predict,prompt"
+                   "max-attempts,max-crashes,throttle-ms,model,mmproj,threads,n-predict,prompt,parallel"
 
 static const char *const caption_help =
     "usage: mmpipe caption PATH... -m MODEL.gguf --mmproj MMPROJ.gguf [--prompt TEXT] [-n N]\n"
@@ -63,6 +63,7 @@ static int setup_model(const cli *c, const char **identity) {
         cli_error("%s", e.msg);
         return EXIT_FATAL;
     }
+    model_cache_set_parallel(c->parallel > 0 ? c->parallel : MODEL_CACHE_PARALLEL);
     return 0;
 }
 

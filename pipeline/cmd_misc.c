@@ -33,7 +33,7 @@ static const char *const worker_help =
 
 int cmd_worker(int argc, char **argv) {
     cli c;
-    int rc = cli_parse(&c, "worker", DB_OPTS "," WORKER_OPTS ",model,mmproj,threads,embed-model", argc, argv);
+    int rc = cli_parse(&c, "worker", DB_OPTS "," WORKER_OPTS ",model,mmproj,threads,embed-model,parallel", argc, argv);
     if (rc) return rc < 0 ? (printf(worker_help), EXIT_OK) : rc;
     if (c.nargs) {
         cli_error("worker: unexpected argument '%s'", c.args[0]);
@@ -46,6 +46,7 @@ int cmd_worker(int argc, char **argv) {
         cli_error("%s", e.msg);
         return EXIT_FATAL;
     }
+    model_cache_set_parallel(c.parallel > 0 ? c.parallel : MODEL_CACHE_PARALLEL);
     if (c.embed_model && ingest_configure(&c)) { /* runs ingest jobs too */
         model_cache_free();
         return EXIT_FATAL;

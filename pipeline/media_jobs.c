@@ -21,8 +21,11 @@
 #include <string.h>
 
 #include "decoders.h"
+#include "batch_gen.h"
 #include "model_cache.h"
 #include "multimodal.h"
+
+#include <pthread.h>
 
 /* ---- small helpers ---- */
 
@@ -66,8 +69,9 @@ static mm_code job_model(const job *j, const model_set **ms, int *retryable, mm_
     return MM_OK;
 }
 
-/* Greedy generation after one user turn (media at its <__media__> markers); *out malloc'd, raw text. */
-mm_code media_generate(const model_set *ms, const char *user, const mmp_input *ins, int n_ins, int n_predict,
+/* Greedy generation after one user turn (media at its <__media__> markers), alone in its own
+ * context: --parallel 1, and the reference the batched path (batch_gen.c) must equal. */
+static mm_code generate_alone(const model_set *ms, const char *user, const mmp_input *ins, int n_ins, int n_predict,
                         char **out, size_t *out_len, mm_err *e) {
     *out = NULL;
     *out_len = 0;
@@ -132,6 +136,67 @@ out:
     mm_ctx_close(ctx);
     mmp_prompt_free(&pr);
     free(text);
+    return rc;
+}
+
+mm_code media_generate(const model_set *ms, const char *user, const mmp_input *ins, int n_ins, int n_predict,
+                       char **out, size_t *out_len, mm_err *e) {
+    if (ms->parallel > 1) return bgen_generate(ms, user, ins, n_ins, n_predict, out, out_len, e);
+    return generate_alone(ms, user, ins, n_ins, n_predict, out, out_len, e);
+}
+
+/* Several generations at once (the segments of one recording): up to --parallel threads each
+ * take the next input, so their decode steps share batches.  outs[i] / lens[i] get the texts;
+ * the first error (by index) is returned and every text is freed then. */
+typedef struct many_job {
+    const model_set *ms;
+    const char *user;
+    const mmp_input *ins;
+    int n, n_predict, next;
+    char **outs;
+    size_t *lens;
+    mm_code *rcs;
+    mm_err *errs;
+    pthread_mutex_t mu;
+} many_job;
+
+static void *many_thread(void *arg) {
+    many_job *m = arg;
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        int i = m->next++;
+        pthread_mutex_unlock(&m->mu);
+        if (i >= m->n) return NULL;
+        m->rcs[i] = media_generate(m->ms, m->user, &m->ins[i], 1, m->n_predict, &m->outs[i], &m->lens[i], &m->errs[i]);
+    }
+}
+
+static mm_code generate_many(const model_set *ms, const char *user, const mmp_input *ins, int n, int n_predict,
+                             char **outs, size_t *lens, mm_err *e) {
+    many_job m = {ms, user, ins, n, n_predict, 0, outs, lens, calloc((size_t)n + 1, sizeof(mm_code)),
+                  calloc((size_t)n + 1, sizeof(mm_err)), PTHREAD_MUTEX_INITIALIZER};
+    if (!m.rcs || !m.errs) {
+        free(m.rcs);
+        free(m.errs);
+        return mm_err_set(e, MM_ENOMEM, "out of memory");
+    }
+    int nt = ms->parallel < n ? ms->parallel : n, started = 0;
+    pthread_t th[64];
+    if (nt > 64) nt = 64;
+    for (; nt > 1 && started < nt; started++)
+        if (pthread_create(&th[started], NULL, many_thread, &m) != 0) break;
+    if (!started) many_thread(&m); /* one at a time in this thread */
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    mm_code rc = MM_OK;
+    for (int i = 0; i < n && !rc; i++)
+        if (m.rcs[i]) rc = mm_err_set(e, m.errs[i].code, "%s", m.errs[i].msg);
+    if (rc)
+        for (int i = 0; i < n; i++) {
+            free(outs[i]);
+            outs[i] = NULL;
+        }
+    free(m.rcs);
+    free(m.errs);
     return rc;
 }
 
@@ -219,7 +284,7 @@ int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
     char *text = NULL;
     size_t tlen = 0;
     /* The whole recording in memory (16 kHz mono float: 230 MB an hour), then voice activity
-     * segments (at most 30 s each), each transcribed on its own with its times. */
+     * segments (at most 30 s each), each transcribed with its times; --parallel of them at once. */
     rc = mm_err_set(e, MM_ENOTFOUND, "job has no input path");
     for (size_t i = 0; i < j->npaths; i++) { /* the first path with this content that can be read */
         path = j->paths[i];
@@ -233,21 +298,27 @@ int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
     size_t ns = 0;
     const mm_segment *sg = rc ? NULL : mm_vad_segments(vad, &ns);
     cJSON_AddNumberToObject(data, "duration", (double)n / MM_AUDIO_RATE);
+    /* the segments that have a log-mel frame, transcribed together (their decode steps batched) */
+    mmp_input *ins = ns ? calloc(ns, sizeof *ins) : NULL;
+    char **raws = ns ? calloc(ns, sizeof *raws) : NULL;
+    size_t *rls = ns ? calloc(ns, sizeof *rls) : NULL;
+    int nin = 0;
+    if (ns && (!ins || !raws || !rls)) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
     for (size_t i = 0; i < ns && !rc; i++) {
         double s0 = sg[i].start_s > 0 ? sg[i].start_s : 0, s1 = sg[i].end_s > s0 ? sg[i].end_s : s0;
         size_t a = (size_t)(s0 * MM_AUDIO_RATE), b = (size_t)(s1 * MM_AUDIO_RATE);
         if (b > n) b = n;
         if (a + 2 > b) continue; /* no log-mel frame */
-        mmp_input in = {path, 1, NULL, pcm + a, b - a, 0, 0};
-        char *raw;
-        size_t rl;
-        if ((rc = media_generate(ms, user, &in, 1, n_predict, &raw, &rl, e))) break;
-        char *line = one_line(raw, rl);
-        free(raw);
+        ins[nin++] = (mmp_input){path, 1, NULL, pcm + a, b - a, 0, 0};
+    }
+    if (!rc && nin) rc = generate_many(ms, user, ins, nin, n_predict, raws, rls, e);
+    for (int i = 0; i < nin && !rc; i++) {
+        char *line = one_line(raws[i], rls[i]);
         if (!line) {
             rc = mm_err_set(e, MM_ENOMEM, "out of memory");
             break;
         }
+        const size_t a = (size_t)(ins[i].pcm - pcm), b = a + ins[i].n_pcm;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "start", (double)a / MM_AUDIO_RATE);
         cJSON_AddNumberToObject(o, "end", (double)b / MM_AUDIO_RATE);
@@ -269,6 +340,10 @@ int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
         text[tlen] = 0;
         free(line);
     }
+    for (int i = 0; raws && i < nin; i++) free(raws[i]);
+    free(raws);
+    free(rls);
+    free(ins);
     mm_vad_free(vad);
     free(pcm);
     free(user);

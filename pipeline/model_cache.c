@@ -11,7 +11,7 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static char *cfg_model, *cfg_mmproj, *cfg_identity;
-static int cfg_threads = 1;
+static int cfg_threads = 1, cfg_parallel = MODEL_CACHE_PARALLEL;
 static model_set set;
 static int loaded, load_failed;
 static mm_err load_err;
@@ -45,6 +45,20 @@ mm_code model_cache_config(const char *model, const char *mmproj, int threads, m
     set.threads = cfg_threads;
     pthread_mutex_unlock(&mu);
     return MM_OK;
+}
+
+void model_cache_set_parallel(int n) {
+    pthread_mutex_lock(&mu);
+    cfg_parallel = n > 0 ? n : 1;
+    set.parallel = cfg_parallel;
+    pthread_mutex_unlock(&mu);
+}
+
+int model_cache_parallel(void) {
+    pthread_mutex_lock(&mu);
+    int n = cfg_parallel;
+    pthread_mutex_unlock(&mu);
+    return n;
 }
 
 int model_cache_configured(void) {
@@ -96,6 +110,7 @@ mm_code model_cache_get(const model_set **out, mm_err *e) {
             loaded = 1;
             set.identity = cfg_identity;
             set.threads = cfg_threads;
+            set.parallel = cfg_parallel;
         }
     }
     if (load_failed) rc = mm_err_set(e, load_err.code, "%s", load_err.msg);

@@ -19,11 +19,17 @@ typedef struct model_set {
     mm_mmproj *proj;      /* NULL when no --mmproj was given */
     const char *identity; /* as model_cache_identity gives it */
     int threads;          /* -t */
+    int parallel;         /* --parallel: sequences decoded together (1: each job alone) */
 } model_set;
 
 /* Remembers the paths (copied) for this process; mmproj may be NULL.  Forgets a loaded set
  * whose paths differ. */
 mm_code model_cache_config(const char *model, const char *mmproj, int threads, mm_err *e);
+/* --parallel: how many jobs' sequences the process decodes together (default
+ * MODEL_CACHE_PARALLEL; 1 turns batching off).  Also read by the worker for its thread count. */
+#define MODEL_CACHE_PARALLEL 4
+void model_cache_set_parallel(int n);
+int model_cache_parallel(void);
 /* 1 once model_cache_config named a model. */
 int model_cache_configured(void);
 /* The identity of the configured files (cheap: reads their headers), valid until the next

@@ -328,8 +328,32 @@ fail:
     return rc;
 }
 
+mm_code mmp_prompt_encode_audio(mmp_prompt *p, const mm_mmproj *proj, mm_err *e) {
+    audio_state as = {0};
+    mm_code rc = MM_OK;
+    for (int k = 0; k < p->n_media && !rc; k++) {
+        mmp_media *md = &p->media[k];
+        if (md->audio && !md->embd && p->inputs[md->input].pcm) rc = audio_piece(&as, proj, p, k, &md->embd, e);
+    }
+    audio_state_free(&as);
+    return rc;
+}
+
+int mmp_prompt_lead(const mmp_prompt *p) {
+    size_t i = 0;
+    while (i < p->n && p->items[i].media < 0) i++;
+    return (int)i;
+}
+
 mm_code mmp_prompt_decode(mm_ctx *c, const mm_model *m, const mm_mmproj *proj, const mmp_prompt *p,
                           float *last_logits, mm_err *e) {
+    return mmp_prompt_decode_at(c, m, proj, p, 0, 0, last_logits, e);
+}
+
+mm_code mmp_prompt_decode_at(mm_ctx *c, const mm_model *m, const mm_mmproj *proj, const mmp_prompt *p, int sq,
+                             int skip, float *last_logits, mm_err *e) {
+    if (skip < 0 || skip > mmp_prompt_lead(p) || (size_t)skip >= p->n)
+        return mm_err_set(e, MM_EINVAL, "prompt: cannot skip %d leading tokens", skip);
     const int max = mmp_prompt_max_run(p), E = mm_model_n_embd(m);
     int32_t *tok = malloc((size_t)max * 4), *pos = malloc((size_t)max * 4), *seq = calloc((size_t)max, 4);
     int32_t *span = malloc((size_t)max * 4);
@@ -337,8 +361,9 @@ mm_code mmp_prompt_decode(mm_ctx *c, const mm_model *m, const mm_mmproj *proj, c
     audio_state as = {0};
     mm_code rc = MM_OK;
     if (!tok || !pos || !seq || !span || !want) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
-    int32_t n_past = 0;
-    for (size_t i = 0; i < p->n && !rc;) { /* logits only for the final row of the prompt */
+    for (int t = 0; !rc && t < max; t++) seq[t] = sq;
+    int32_t n_past = skip; /* the first skip items (tokens) are in the cache already */
+    for (size_t i = (size_t)skip; i < p->n && !rc;) { /* logits only for the final row of the prompt */
         if (p->items[i].media >= 0) {
             const int k = p->items[i].media;
             const mmp_media *md = &p->media[k];
@@ -347,15 +372,15 @@ mm_code mmp_prompt_decode(mm_ctx *c, const mm_model *m, const mm_mmproj *proj, c
                                 md->audio ? "audio piece" : "image", k, md->n_embd, E);
                 break;
             }
-            float *owned = NULL;
-            if (md->audio && (rc = audio_piece(&as, proj, p, k, &owned, e))) break;
+            float *owned = NULL; /* audio encoded here, unless mmp_prompt_encode_audio did it */
+            if (md->audio && !md->embd && (rc = audio_piece(&as, proj, p, k, &owned, e))) break;
             for (int t = 0; t < md->n_tokens; t++) {
                 pos[t] = n_past + t;
                 span[t] = k;
                 want[t] = 0;
             }
             want[md->n_tokens - 1] = i + 1 == p->n;
-            mm_batch b = {md->n_tokens, NULL, md->audio ? owned : md->embd, pos, seq, want};
+            mm_batch b = {md->n_tokens, NULL, owned ? owned : md->embd, pos, seq, want};
             /* audio: always causal (mtmd decides per chunk with the audio projector type) */
             mm_batch_media bm = {span, mm_model_media_attn(m, md->audio ? mm_mmproj_audio_type(proj)
                                                                           : mm_mmproj_vision(proj)->type)};

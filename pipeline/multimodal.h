@@ -90,6 +90,15 @@ void mmp_prompt_free(mmp_prompt *p);
  * may be NULL) gets the logits at the last position.  c needs n_batch >= the longest run. */
 mm_code mmp_prompt_decode(mm_ctx *c, const mm_model *m, const mm_mmproj *proj, const mmp_prompt *p,
                           float *last_logits, mm_err *e);
+/* mmp_prompt_decode into sequence seq, the first skip items (leading tokens, < the prompt's
+ * length) already in the cache at positions 0..skip-1 (a shared prefix, mm_ctx_seq_copy). */
+mm_code mmp_prompt_decode_at(mm_ctx *c, const mm_model *m, const mm_mmproj *proj, const mmp_prompt *p, int seq,
+                             int skip, float *last_logits, mm_err *e);
+/* Encodes now, in the caller's thread, the audio pieces of inputs given as PCM in memory (so
+ * decoding the prompt later runs only the decoder); their soft tokens are freed with the prompt. */
+mm_code mmp_prompt_encode_audio(mmp_prompt *p, const mm_mmproj *proj, mm_err *e);
+/* Items before the first media chunk (all tokens): the part another prompt may share. */
+int mmp_prompt_lead(const mmp_prompt *p);
 /* The longest run of consecutive tokens or soft tokens (the n_batch mmp_prompt_decode needs). */
 int mmp_prompt_max_run(const mmp_prompt *p);
 

@@ -2,13 +2,17 @@
  * pipeline/worker.c — `mmpipe worker`: run queued jobs until none is left that
  * this build can run (or forever with --follow).
  *
- * One process, -j runner threads, each with its own database connection, plus
+ * One process, -j runner threads (at least --parallel when a model is configured: the
+ * batching scheduler of batch_gen.c decodes their jobs together), each with its own database connection, plus
  * a heartbeat thread that renews this process's leases every --heartbeat seconds
  * and reaps leases of dead workers.  A runner completes a job and claims the
  * next in the same transaction (one commit per job).  SIGINT/SIGTERM stop after
  * the jobs in hand; a claimed job not yet started is handed back.
  */
 #include "cli.h"
+
+#include "batch_gen.h"
+#include "model_cache.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -233,6 +237,8 @@ int worker_run(const cli *c, worker_stats *st) {
 
     s.prog = progress_new("worker", p.runnable + p.waiting, c->quiet);
     int n = c->workers > 0 ? c->workers : 1;
+    /* model jobs: one runner per sequence the batching scheduler decodes together */
+    if (model_cache_configured() && model_cache_parallel() > n) n = model_cache_parallel();
     pthread_t *th = calloc((size_t)n, sizeof *th), hb;
     if (!th) {
         cli_error("out of memory");
@@ -251,6 +257,7 @@ int worker_run(const cli *c, worker_stats *st) {
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
     if (hb_ok) pthread_join(hb, NULL);
     free(th);
+    bgen_shutdown();
     progress_end(s.prog);
 
     for (size_t i = 0; i < s.nfail; i++) {
