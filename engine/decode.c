@@ -52,7 +52,7 @@ typedef struct kv_cells {
 struct mm_ctx {
     const mm_model *m;
     mm_pool *pool;
-    int n_ctx, n_batch, n_seq, n_cells; /* n_cells: the full set's size, the largest */
+    int n_ctx, n_batch, n_seq, n_cells; /* n_cells: the larger set's size */
     void **kc, **vc;               /* per layer, NULL when shared; float or F16 (kv_f16) */
     int kv_f16;
     kv_cells cells[2];             /* [0] full, [1] window (n == 0 when not used) */
@@ -94,14 +94,16 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
     /* per-sequence regions rounded up to 64 cells, so every region starts equally aligned */
     const int64_t r0 = ((int64_t)p->n_ctx + 63) / 64 * 64;
     int64_t r1 = m->n_swa > 0 && m->causal && !m->swa_symmetric ? ((int64_t)m->n_swa - 1 + p->n_batch + 63) / 64 * 64 : r0;
-    if (r1 >= r0 || getenv("MMPIPE_NO_WINDOW_SET")) r1 = 0; /* the window set only when it is smaller */
-    if (r0 * p->n_seq > (1 << 28)) {
+    /* the window set whenever the model has one, even where it is not smaller: where a sequence's
+     * cells sit must not depend on the context's size (batched and lone runs agree) */
+    if (getenv("MMPIPE_NO_WINDOW_SET")) r1 = 0;
+    if ((r0 > r1 ? r0 : r1) * p->n_seq > (1 << 28)) {
         free(c);
         return mm_err_set(e, MM_ELIMIT, "context: %d sequences of %d cells is too many cells", p->n_seq, p->n_ctx);
     }
     int fail = 0;
-    c->n_cells = (int)(r0 * p->n_seq);
-    c->cells[0].n = c->n_cells;
+    c->n_cells = (int)((r1 > r0 ? r1 : r0) * p->n_seq); /* the larger set: the score rows' length */
+    c->cells[0].n = (int)(r0 * p->n_seq);
     c->cells[0].region = (int)r0;
     c->cells[1].n = (int)(r1 * p->n_seq);
     c->cells[1].region = (int)r1;

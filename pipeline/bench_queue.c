@@ -29,12 +29,18 @@ static const char *const bench_help =
     "       mmpipe bench towers -m MODEL.gguf --mmproj MMPROJ.gguf [-t N] [--json]\n"
     "       vision tower ms per picture at the default token budget, audio tower real-time factor,\n"
     "       decoder prefill of the soft tokens\n"
+    "       mmpipe bench caption -m M --mmproj P [--items N] [--parallel P] [-n N] [--image-max-tokens K] [--json]\n"
+    "       mmpipe bench transcribe -m M --mmproj P [--items N] [--parallel P] [-n N] [--json]\n"
+    "       mmpipe bench ingest --embed-model E [--items N] [--parallel P] [--json]\n"
+    "The job commands end to end on inputs made in a scratch folder (pictures, 20 s recordings,\n"
+    "one-page documents), with batching off (--parallel 1) and on (--parallel P, default 4):\n"
+    "items, seconds, items per hour (images; audio hours; pages) and whether the outputs are equal.\n"
     "       mmpipe bench queue [--jobs N] [--json] [--baseline FILE | --no-baseline]\n"
     "Queue throughput in a scratch folder under the current directory: enqueue jobs/s, and\n"
     "claim+complete jobs/s with 1 and 4 worker processes at synchronous FULL and NORMAL,\n"
     "beside the Python sqlite3 baseline (../shared/tools/queue_baseline.py) run alike.\n";
 
-static int rm_rf(const char *path) {
+int cli_rm_rf(const char *path) {
     char *cmd = mm_asprintf("rm -rf -- '%s'", path);
     int rc = cmd ? system(cmd) : -1;
     free(cmd);
@@ -215,6 +221,20 @@ int cmd_bench(int argc, char **argv) {
         }
         return bench_towers(&c);
     }
+    if (argc >= 2 && (!strcmp(argv[1], "caption") || !strcmp(argv[1], "transcribe") || !strcmp(argv[1], "ingest"))) {
+        char name[32];
+        snprintf(name, sizeof name, "bench %s", argv[1]);
+        const int ing = !strcmp(argv[1], "ingest");
+        rc = cli_parse(&c, name, ing ? "embed-model,items,parallel,threads,json,quiet"
+                                     : "model,mmproj,items,parallel,threads,n-predict,image-max-tokens,json,quiet",
+                       argc - 1, argv + 1);
+        if (rc) return rc < 0 ? (fputs(bench_help, stdout), EXIT_OK) : rc;
+        if (c.nargs || (ing ? !c.embed_model : !c.model || !c.mmproj)) {
+            cli_error("%s: %s (see --help)", name, ing ? "--embed-model E.gguf" : "-m MODEL.gguf --mmproj MMPROJ.gguf");
+            return EXIT_USAGE;
+        }
+        return bench_jobs(&c, argv[1]);
+    }
     if (argc < 2 || strcmp(argv[1], "queue") != 0) {
         rc = cli_parse(&c, "bench", "model,threads,pp,tg,prompt,n-predict,json,quiet,kv-type", argc, argv);
         if (rc) return rc < 0 ? (fputs(bench_help, stdout), EXIT_OK) : rc;
@@ -249,7 +269,7 @@ int cmd_bench(int argc, char **argv) {
     double enq = bench_enqueue(dir, n, &e);
     if (enq < 0) {
         cli_error("bench queue: enqueue: %s", e.msg);
-        rm_rf(dir);
+        cli_rm_rf(dir);
         cJSON_Delete(root);
         return EXIT_FATAL;
     }
@@ -264,7 +284,7 @@ int cmd_bench(int argc, char **argv) {
             double r = bench_claim(dir, s == 0 ? JOBS_SYNC_FULL : JOBS_SYNC_NORMAL, procs[k], n, &e);
             if (r < 0) {
                 cli_error("bench queue: %s", e.msg);
-                rm_rf(dir);
+                cli_rm_rf(dir);
                 cJSON_Delete(root);
                 return EXIT_FATAL;
             }
@@ -296,7 +316,7 @@ int cmd_bench(int argc, char **argv) {
     } else {
         cJSON_AddNullToObject(root, "python_baseline_per_s");
     }
-    rm_rf(dir);
+    cli_rm_rf(dir);
     if (c.json) {
         char *s = cJSON_PrintUnformatted(root);
         if (s) puts(s);

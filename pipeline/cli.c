@@ -29,7 +29,7 @@ enum {
     O_DB = 1000, O_CONFIG, O_SYNC, O_LEASE, O_HEARTBEAT, O_BACKOFF, O_BACKOFF_CAP, O_MAX_ATTEMPTS,
     O_MAX_CRASHES, O_PRIORITY, O_FOLLOW, O_FORCE, O_QUIET, O_JSON, O_FAILED, O_THROTTLE, O_STATE,
     O_KIND, O_FORMAT, O_OUT, O_BASELINE, O_NO_BASELINE, O_MMPROJ, O_JOBS, O_BUSY, O_CASE, O_HIDDEN, O_CHAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_SEED, O_NOBOS, O_NOSPECIAL, O_PP, O_TG, O_KVTYPE, O_AUDIO, O_IMGMIN, O_IMGMAX, O_IMAGE,
-    O_SIDECAR, O_SUMMARIZE, O_NO_EXIF, O_ALPHA, O_OUT_DIR, O_SUMMARY_BUDGET, O_PARALLEL
+    O_SIDECAR, O_SUMMARIZE, O_NO_EXIF, O_ALPHA, O_OUT_DIR, O_SUMMARY_BUDGET, O_PARALLEL, O_ITEMS
 };
 
 enum { O_EMBED_MODEL = 2000, O_COLLECTION }; /* ingest / search */
@@ -93,6 +93,7 @@ static const struct option all_opts[] = {
     {"out-dir", required_argument, 0, O_OUT_DIR},
     {"summary-budget", required_argument, 0, O_SUMMARY_BUDGET},
     {"parallel", required_argument, 0, O_PARALLEL},
+    {"items", required_argument, 0, O_ITEMS},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -257,6 +258,7 @@ static int apply(cli *c, int id, const char *name, const char *v) {
     case O_OUT_DIR: c->out_dir = v; return 0;
     case O_SUMMARY_BUDGET: return parse_int(c->cmd, name, v, 64, 1 << 20, &c->summary_budget);
     case O_PARALLEL: return parse_int(c->cmd, name, v, 1, 64, &c->parallel);
+    case O_ITEMS: return parse_int(c->cmd, name, v, 1, 100000, &c->bench_items);
     case O_ALPHA:
         if (strcmp(v, "white") && strcmp(v, "drop")) {
             cli_error("%s: --alpha wants white or drop, not '%s'", c->cmd, v);

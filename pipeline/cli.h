@@ -32,6 +32,7 @@ typedef struct cli {
     const char *model, *mmproj;   /* -m, --mmproj */
     int threads, n_predict;       /* -t, -n */
     int bench_jobs;               /* --jobs (bench queue) */
+    int bench_items;              /* --items (bench caption|transcribe|ingest) */
     const char *case_path;        /* --case (eval) */
     int hidden;                   /* --hidden (eval) */
     const char *prompt;           /* -p */
@@ -169,5 +170,9 @@ int cmd_embed(int argc, char **argv);
 int bench_model(const cli *c);
 int bench_decode(const cli *c);
 int bench_towers(const cli *c);
+/* bench caption|transcribe|ingest (bench_jobs.c); kind is the job command. */
+int bench_jobs(const cli *c, const char *kind);
+/* rm -rf path (scratch folders of the benchmarks). */
+int cli_rm_rf(const char *path);
 
 #endif

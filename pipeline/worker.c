@@ -235,6 +235,8 @@ int worker_run(const cli *c, worker_stats *st) {
     }
     jobs_close(db);
 
+    bgen_stats b0;
+    bgen_stats_get(&b0);
     s.prog = progress_new("worker", p.runnable + p.waiting, c->quiet);
     int n = c->workers > 0 ? c->workers : 1;
     /* model jobs: one runner per sequence the batching scheduler decodes together */
@@ -258,6 +260,15 @@ int worker_run(const cli *c, worker_stats *st) {
     if (hb_ok) pthread_join(hb, NULL);
     free(th);
     bgen_shutdown();
+    bgen_stats b1;
+    bgen_stats_get(&b1);
+    if (!c->quiet && b1.decode_steps > b0.decode_steps) {
+        const double steps = (double)(b1.decode_steps - b0.decode_steps), rows = (double)(b1.decode_rows - b0.decode_rows);
+        fprintf(stderr, "mmpipe: batched decoding: %.0f steps for %.0f tokens (%.2f sequences per step, up to %d); "
+                "%lld prompt tokens computed, %lld copied from a shared prefix\n", steps, rows, rows / steps,
+                b1.max_live, (long long)(b1.prefill_tokens - b0.prefill_tokens),
+                (long long)(b1.prefix_tokens - b0.prefix_tokens));
+    }
     progress_end(s.prog);
 
     for (size_t i = 0; i < s.nfail; i++) {

@@ -96,7 +96,7 @@ PY
 cp "$S/models/tiny-gemma4-e2b-q8_0.gguf" other.gguf
 printf 'x' >>other.gguf # same weights, another file (size): another identity
 MODB=(-m other.gguf --mmproj "$S/models/tiny-mmproj-gemma4va.gguf")
-"$MM" caption --db "$DB" "${MODB[@]}" --quiet --throttle-ms 3000 in/pics >b.out 2>b.err &
+"$MM" caption --db "$DB" "${MODB[@]}" --parallel 1 --quiet --throttle-ms 3000 in/pics >b.out 2>b.err &
 bpid=$!
 for _ in $(seq 1 200); do
     [ "$(sqlite3 "$DB" "SELECT count(*) FROM jobs WHERE state='running'" 2>/dev/null)" = 1 ] && break

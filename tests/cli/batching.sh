@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Continuous batching through the real binary (bundled random-weight model pair): the jobs of
+# one run are decoded together (--parallel, default 4) and must give exactly what one job at a
+# time gives (--parallel 1): the same caption for every picture, the same transcript segments
+# and summaries for every recording (summaries share their instruction prefix, copied from one
+# sequence to the next).  Then `mmpipe bench caption|transcribe --json` on the same pair: its keys,
+# items, and same_output true; usage errors exit 2.
+S=$(cd "$(dirname "$0")/../../samples" && pwd) || exit 1
+. "$(dirname "$0")/lib.sh" "$@"
+MOD=(-m "$S/models/tiny-gemma4-e2b-q8_0.gguf" --mmproj "$S/models/tiny-mmproj-gemma4va.gguf")
+mkdir -p pics sound
+cp "$S"/images/* pics/
+# the pictures again, one byte changed at the end of each: other contents, other jobs
+for f in "$S"/images/*; do cp "$f" "pics/again-$(basename "$f")"; printf 'x' >>"pics/again-$(basename "$f")"; done
+cp "$S"/audio/* sound/
+
+texts() { # DB KIND: "name<TAB>text" per done job, sorted
+    "$MM" results export --db "$1" --kind "$2" --format jsonl |
+        "$PY" -c 'import json,sys,os
+for l in sys.stdin: o=json.loads(l); print(os.path.basename(o["path"]) + "\t" + o["text"])' | sort
+}
+
+for p in 1 4; do
+    run caption --db "c$p.db" "${MOD[@]}" --parallel "$p" pics
+    expect_rc 0 "caption --parallel $p"
+    run transcribe --db "t$p.db" "${MOD[@]}" --parallel "$p" --summarize --out-dir "out$p" sound
+    expect_rc 0 "transcribe --summarize --parallel $p"
+done
+err_has "batched decoding" "the batched run reports its decode steps"
+N=$(ls pics | wc -l)
+eq "$(texts c4.db caption | wc -l)" "$N" "captions with --parallel 4"
+[ "$(texts c1.db caption)" = "$(texts c4.db caption)" ] || fail "captions differ between --parallel 1 and 4"
+[ -n "$(texts c4.db caption | cut -f2 | tr -d '[:space:]')" ] || fail "captions are empty"
+[ "$(texts t1.db transcribe)" = "$(texts t4.db transcribe)" ] || fail "transcripts differ between --parallel 1 and 4"
+[ "$(texts t1.db summarize)" = "$(texts t4.db summarize)" ] || fail "summaries differ between --parallel 1 and 4"
+diff -r out1 out4 >/dev/null || fail "transcript files differ between --parallel 1 and 4"
+eq "$(texts t4.db summarize | wc -l)" "$(ls "$S"/audio | wc -l)" "summaries"
+
+# ---- the benchmark ----
+run bench caption "${MOD[@]}" --items 3 --image-max-tokens 70 -n 8 --json
+expect_rc 0 "bench caption"
+"$PY" - "$T/.out" <<'PY' || fail "bench caption JSON: $(cat "$T/.out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+for k in ("items", "seconds", "items_per_hour", "batching_off", "batching_on", "same_output", "speedup"):
+    assert k in o, k
+assert o["kind"] == "caption" and o["items"] == 3 and o["same_output"] is True
+for m in ("batching_off", "batching_on"):
+    assert o[m]["seconds"] > 0 and o[m]["items_per_hour"] > 0, m
+assert o["batching_off"]["parallel"] == 1 and o["batching_on"]["parallel"] == 4
+PY
+run bench transcribe "${MOD[@]}" --items 2 -n 8 --parallel 2 --json
+expect_rc 0 "bench transcribe"
+"$PY" - "$T/.out" <<'PY' || fail "bench transcribe JSON: $(cat "$T/.out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["kind"] == "transcribe" and o["recordings"] == 2 and o["same_output"] is True
+assert abs(o["items"] - 2 * 20 / 3600) < 1e-3 and o["items_per_hour"] > 0
+assert o["batching_on"]["parallel"] == 2
+PY
+run bench caption --items 3
+expect_rc 2 "bench caption without a model"
+run caption --db x.db "${MOD[@]}" --parallel 0 pics
+expect_rc 2 "--parallel 0"
+ls "${TMPDIR:-/tmp}" | grep -q "mmpipe-bench-caption-" && note "a scratch folder of another bench run exists in TMPDIR"
+echo "PASS"
