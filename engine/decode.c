@@ -65,6 +65,13 @@ struct mm_ctx {
     mm_hidden_fn hook;
     void *hook_ud;
     int mm_flags;                  /* this call's matmul flags: MM_MM_ROWS_ALONE for a batch of several sequences */
+    /* a batch of several sequences: row t is in a whole group of four rows of its sequence's run
+     * (Q4_K takes llama.cpp's gemm order there in a lone run), and scratch to gather such rows */
+    uint8_t *row_grp;
+    int n_grp;                     /* rows with row_grp set */
+    int n_batch_rows;              /* rows of the current batch (row_grp's length) */
+    float *gx, *gy;
+    size_t cap_gx, cap_gy;
 };
 
 /* ---------- context ---------- */
@@ -143,6 +150,7 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
     c->gate = xcalloc(B * (size_t)m->max_ff, 4, &fail);
     c->up = xcalloc(B * (size_t)m->max_ff, 4, &fail);
     c->ple = xcalloc(B * PL, 4, &fail);
+    c->row_grp = xcalloc(B, 1, &fail);
     c->ple_tmp = xcalloc(B * (PL > E ? PL : E), 4, &fail);
     int gmax = 1;
     for (int il = 0; il < m->n_layer; il++)
@@ -182,6 +190,9 @@ void mm_ctx_close(mm_ctx *c) {
     free(c->gate); free(c->up); free(c->ple); free(c->ple_tmp); free(c->scores); free(c->qk); free(c->qh);
     free(c->moe_acc); free(c->moe_in); free(c->moe_rt); free(c->moe_w); free(c->moe_sel); free(c->moe_rows);
     free(c->logits);
+    free(c->row_grp);
+    free(c->gx);
+    free(c->gy);
     mm_pool_close(c->pool);
     free(c);
 }
@@ -393,8 +404,39 @@ static void add_rows(mm_ctx *c, float *x, const float *o, int T, int E) {
     par_rows(c, T, add_some, &j);
 }
 
+/* Grows a scratch buffer to n floats. */
+static float *grow(float **p, size_t *cap, size_t n) {
+    if (n > *cap) {
+        float *np = realloc(*p, n * sizeof(float));
+        if (!np) return NULL;
+        *p = np;
+        *cap = n;
+    }
+    return *p;
+}
+
+/* Y = X W^T for T rows.  In a batch of several sequences every row is computed as in a lone run
+ * of its sequence: Q4_K rows that are in a whole group of four of their sequence's run are
+ * gathered and multiplied together (gemm order), the others alone (gemv order). */
 static mm_code mm(mm_ctx *c, const mm_tensor *W, const float *X, int T, int ldx, float *Y, int ldy, mm_err *e) {
-    return mm_matmul_ex(c->pool, W, 0, W->n_rows, X, T, ldx, Y, ldy, c->mm_flags, e);
+    const int64_t N = W->n_rows;
+    if (!(c->mm_flags & MM_MM_ROWS_ALONE) || W->type != MM_TYPE_Q4_K || !c->n_grp || T != c->n_batch_rows)
+        return mm_matmul_ex(c->pool, W, 0, N, X, T, ldx, Y, ldy, c->mm_flags, e);
+    float *gx = grow(&c->gx, &c->cap_gx, (size_t)T * W->ne[0]), *gy = grow(&c->gy, &c->cap_gy, (size_t)T * N);
+    if (!gx || !gy) return mm_err_set(e, MM_ENOMEM, "out of memory in matmul (%s)", W->name);
+    for (int pass = 0; pass < 2; pass++) { /* pass 0: the grouped rows; pass 1: the rest */
+        int n = 0;
+        for (int t = 0; t < T; t++)
+            if (c->row_grp[t] == (pass == 0))
+                memcpy(gx + (size_t)n++ * W->ne[0], X + (size_t)t * ldx, (size_t)W->ne[0] * sizeof(float));
+        if (!n) continue;
+        mm_code rc = mm_matmul_ex(c->pool, W, 0, N, gx, n, W->ne[0], gy, N, pass ? MM_MM_ROWS_ALONE : 0, e);
+        if (rc) return rc;
+        n = 0;
+        for (int t = 0; t < T; t++)
+            if (c->row_grp[t] == (pass == 0)) memcpy(Y + (size_t)t * ldy, gy + (size_t)n++ * N, (size_t)N * sizeof(float));
+    }
+    return MM_OK;
 }
 
 static void hook(mm_ctx *c, const char *name, int layer, const float *d, int rows, int width) {
@@ -724,8 +766,17 @@ mm_code mm_decode_media(mm_ctx *c, const mm_batch *b, const mm_batch_media *md, 
     if ((rc = check_f32(m->output_norm, e))) return rc;
     /* rows of several sequences (continuous batching): each row computed as if decoded alone */
     c->mm_flags = 0;
+    c->n_grp = 0;
+    c->n_batch_rows = T;
     for (int t = 1; t < T; t++)
         if (b->seq[t] != b->seq[0]) c->mm_flags = MM_MM_ROWS_ALONE;
+    for (int t0 = 0; c->mm_flags && t0 < T;) { /* runs of rows of one sequence, groups of four from their start */
+        int t1 = t0;
+        while (t1 < T && b->seq[t1] == b->seq[t0]) t1++;
+        const int whole = t0 + (t1 - t0) / 4 * 4;
+        for (int t = t0; t < t1; t++) c->n_grp += c->row_grp[t] = t < whole;
+        t0 = t1;
+    }
     /* input rows: token embeddings * embd_scale, or the given embeddings unscaled */
     for (int t = 0; t < T; t++) {
         float *x = c->x + (size_t)t * E;
@@ -798,48 +849,72 @@ int mm_model_embd_dim(const mm_model *m) {
 }
 
 mm_code mm_embed(mm_ctx *c, const int32_t *tokens, int n, float *out, mm_err *e) {
+    return mm_embed_batch(c, &tokens, &n, 1, out, e);
+}
+
+/* Pooling and dense projections of sequence k's rows h[t0, t0 + n) into out. */
+static mm_code embed_pool(mm_ctx *c, int t0, int n, float *out, mm_err *e) {
     const mm_model *m = c->m;
     const int E = m->n_embd;
-    if (m->arch != MM_ARCH_GEMMA_EMBED)
-        return mm_err_set(e, MM_EUNSUPPORTED, "embed: %s is not an embedding model", m->arch_name);
-    if (m->pooling == 0) return mm_err_set(e, MM_EUNSUPPORTED, "embed: the model has no pooling");
-    if (n <= 0 || n > c->n_batch || n > c->n_ctx)
-        return mm_err_set(e, MM_ELIMIT, "embed: %d tokens (this context takes 1..%d)", n,
-                          c->n_batch < c->n_ctx ? c->n_batch : c->n_ctx);
-    int32_t *pos = malloc((size_t)n * 4), *seq = calloc((size_t)n, 4);
-    if (!pos || !seq) {
-        free(pos);
-        free(seq);
-        return mm_err_set(e, MM_ENOMEM, "out of memory");
-    }
-    for (int t = 0; t < n; t++) pos[t] = t;
-    mm_ctx_clear(c, 0);
-    mm_batch b = {n, tokens, NULL, pos, seq, NULL};
-    mm_code rc = mm_decode(c, &b, e); /* no logits: c->h keeps result_norm of every row */
-    mm_ctx_clear(c, 0);
-    free(pos);
-    free(seq);
-    if (rc) return rc;
+    const float *h = c->h + (size_t)t0 * E;
     float *pooled = c->f;
     if (m->pooling == 1) { /* mean, as ggml's mul_mat with a 1/n column */
         const float inv = 1.0f / (float)n;
         for (int i = 0; i < E; i++) {
             float s = 0;
-            for (int t = 0; t < n; t++) s += c->h[(size_t)t * E + i] * inv;
+            for (int t = 0; t < n; t++) s += h[(size_t)t * E + i] * inv;
             pooled[i] = s;
         }
     } else {
-        memcpy(pooled, c->h + (size_t)(m->pooling == 2 ? 0 : n - 1) * E, (size_t)E * 4);
+        memcpy(pooled, h + (size_t)(m->pooling == 2 ? 0 : n - 1) * E, (size_t)E * 4);
     }
     if (!m->dense_2) {
         memcpy(out, pooled, (size_t)E * 4);
         return MM_OK;
     }
     float *mid = c->gate;
+    mm_code rc;
     if ((rc = mm(c, m->dense_2, pooled, 1, E, mid, (int)m->dense_2->ne[1], e))) return rc;
     if (!m->dense_3) {
         memcpy(out, mid, (size_t)m->dense_2->ne[1] * 4);
         return MM_OK;
     }
     return mm(c, m->dense_3, mid, 1, (int)m->dense_2->ne[1], out, (int)m->dense_3->ne[1], e);
+}
+
+mm_code mm_embed_batch(mm_ctx *c, const int32_t *const *tokens, const int *n, int n_seqs, float *out, mm_err *e) {
+    const mm_model *m = c->m;
+    if (m->arch != MM_ARCH_GEMMA_EMBED)
+        return mm_err_set(e, MM_EUNSUPPORTED, "embed: %s is not an embedding model", m->arch_name);
+    if (m->pooling == 0) return mm_err_set(e, MM_EUNSUPPORTED, "embed: the model has no pooling");
+    if (n_seqs < 1 || n_seqs > c->n_seq)
+        return mm_err_set(e, MM_ELIMIT, "embed: %d texts at once (this context takes 1..%d)", n_seqs, c->n_seq);
+    int total = 0;
+    for (int k = 0; k < n_seqs; k++) {
+        if (n[k] <= 0 || n[k] > c->n_batch || n[k] > c->n_ctx)
+            return mm_err_set(e, MM_ELIMIT, "embed: %d tokens (this context takes 1..%d)", n[k],
+                              c->n_batch < c->n_ctx ? c->n_batch : c->n_ctx);
+        total += n[k];
+    }
+    if (total > c->n_batch)
+        return mm_err_set(e, MM_ELIMIT, "embed: %d tokens in all (this context takes %d per call)", total, c->n_batch);
+    int32_t *tok = malloc((size_t)total * 4), *pos = malloc((size_t)total * 4), *seq = malloc((size_t)total * 4);
+    if (!tok || !pos || !seq) {
+        free(tok);
+        free(pos);
+        free(seq);
+        return mm_err_set(e, MM_ENOMEM, "out of memory");
+    }
+    for (int k = 0, r = 0; k < n_seqs; k++) /* sequence k's rows together, as a lone run has them */
+        for (int t = 0; t < n[k]; t++, r++) tok[r] = tokens[k][t], pos[r] = t, seq[r] = k;
+    for (int k = 0; k < n_seqs; k++) mm_ctx_clear(c, k);
+    mm_batch b = {total, tok, NULL, pos, seq, NULL};
+    mm_code rc = mm_decode(c, &b, e); /* no logits: c->h keeps result_norm of every row */
+    for (int k = 0; k < n_seqs; k++) mm_ctx_clear(c, k);
+    free(tok);
+    free(pos);
+    free(seq);
+    const int D = mm_model_embd_dim(m);
+    for (int k = 0, t0 = 0; !rc && k < n_seqs; t0 += n[k++]) rc = embed_pool(c, t0, n[k], out + (size_t)k * D, e);
+    return rc;
 }

@@ -465,6 +465,10 @@ void mm_ctx_set_hidden_hook(mm_ctx *c, mm_hidden_fn fn, void *ud);
  * Uses (and clears) sequence 0 of c; n <= n_batch. */
 int mm_model_embd_dim(const mm_model *m);
 mm_code mm_embed(mm_ctx *c, const int32_t *tokens, int n, float *out, mm_err *e);
+/* n_seqs texts in one pass over the weights (sequences 0..n_seqs-1 of c, cleared after; the
+ * token counts together <= n_batch): out gets n_seqs rows of mm_model_embd_dim(m) floats, each
+ * the bits mm_embed gives for that text alone. */
+mm_code mm_embed_batch(mm_ctx *c, const int32_t *const *tokens, const int *n, int n_seqs, float *out, mm_err *e);
 
 /* ======================================================================
  * Sampling (sample.c) and chat formats (chat.c)

@@ -162,12 +162,76 @@ static void check_model(const char *dir, const char *name, int kv_f16) {
                     break;
                 }
     }
+    /* two prompts prefilled in one batch (each sequence's rows together) */
+    mm_ctx_params cp2 = {128, 64, 2, 2, kv_f16};
+    if (mm_ctx_open(m, &cp2, &c, &e) == MM_OK) {
+        int32_t tok[64], pos[64], seq[64];
+        int8_t want[64];
+        int n = 0;
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < solo[k].n; i++, n++)
+                tok[n] = solo[k].tok[i], pos[n] = i, seq[n] = k, want[n] = i == solo[k].n - 1;
+        if (!decode1(c, n, tok, pos, seq, want))
+            for (int k = 0; k < 2; k++)
+                if (memcmp(mm_ctx_logits(c, k), solo[k].logits, (size_t)V * 4)) {
+                    printf("FAIL %s kv %s: prompt %d prefilled beside another differs from the lone run\n", name,
+                           kv_f16 ? "f16" : "f32", k);
+                    fails++;
+                }
+        mm_ctx_close(c);
+    }
     for (int k = 0; k < NP; k++) {
         free(solo[k].logits);
         free(mixlog[k]);
     }
     mm_model_close(m);
     printf("%s kv %s: checked\n", name, kv_f16 ? "f16" : "f32");
+}
+
+/* mm_embed_batch of three texts against mm_embed of each alone */
+static void check_embed(const char *dir, const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/fixtures/models/%s.gguf", dir, name);
+    mm_model *m;
+    mm_err e;
+    if (mm_model_open(path, &m, &e) != MM_OK) {
+        printf("FAIL %s: %s\n", name, e.msg);
+        fails++;
+        return;
+    }
+    const int V = mm_model_n_vocab(m), D = mm_model_embd_dim(m);
+    int32_t tok[3][40];
+    int n[3] = {13, 40, 7};
+    const int32_t *tp[3] = {tok[0], tok[1], tok[2]};
+    unsigned x = 777;
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < n[k]; i++) {
+            x = x * 1103515245u + 12345u;
+            tok[k][i] = 2 + (int32_t)((x >> 8) % (unsigned)(V - 2));
+        }
+    float *one = calloc((size_t)3 * D, 4), *all = calloc((size_t)3 * D, 4);
+    mm_ctx *c;
+    mm_ctx_params cp = {64, 64, 3, 2, 0};
+    if (mm_ctx_open(m, &cp, &c, &e) != MM_OK) {
+        printf("FAIL ctx: %s\n", e.msg);
+        fails++;
+    } else {
+        int ok = 1;
+        for (int k = 0; k < 3 && ok; k++) ok = mm_embed(c, tp[k], n[k], one + (size_t)k * D, &e) == MM_OK;
+        if (ok) ok = mm_embed_batch(c, tp, n, 3, all, &e) == MM_OK;
+        if (!ok) {
+            printf("FAIL %s embed: %s\n", name, e.msg);
+            fails++;
+        } else if (memcmp(one, all, (size_t)3 * D * 4)) {
+            printf("FAIL %s: batched embeddings differ from the lone ones\n", name);
+            fails++;
+        }
+        mm_ctx_close(c);
+    }
+    free(one);
+    free(all);
+    mm_model_close(m);
+    printf("%s embeddings: checked\n", name);
 }
 
 int main(void) {
@@ -185,6 +249,8 @@ int main(void) {
                                    "gemma4-e2b-q5_k", "gemma4-dense-q4_k", "gemma4-moe-q8_0"};
     for (size_t i = 0; i < sizeof models / sizeof *models; i++)
         for (int kv = 0; kv < 2; kv++) check_model(dir, models[i], kv);
+    check_embed(dir, "gemma-embed-f32");
+    check_embed(dir, "gemma-embed-q8_0");
     if (fails) {
         printf("%d failures\n", fails);
         return 1;
