@@ -263,6 +263,127 @@ int kind_run_caption(const job *j, kind_result *r, mm_err *e) {
 
 /* ---- transcribe ---- */
 
+/* A transcript being made: the segments' JSON and the text, a line per segment. */
+typedef struct transcript {
+    cJSON *segs;
+    char *text;
+    size_t tlen;
+} transcript;
+
+/* Transcribes segments [s0, s1) of sg; the recording's samples [base, base + len) are in win. */
+static mm_code transcribe_segments(const model_set *ms, const char *user, int n_predict, const char *path,
+                                   const mm_segment *sg, size_t s0, size_t s1, const float *win, uint64_t base,
+                                   size_t len, transcript *tr, mm_err *e) {
+    const size_t ns = s1 - s0;
+    mmp_input *ins = calloc(ns + 1, sizeof *ins);
+    char **raws = calloc(ns + 1, sizeof *raws);
+    size_t *rls = calloc(ns + 1, sizeof *rls);
+    uint64_t *at = calloc(ns + 1, sizeof *at);
+    int nin = 0;
+    mm_code rc = ins && raws && rls && at ? MM_OK : mm_err_set(e, MM_ENOMEM, "out of memory");
+    for (size_t i = s0; i < s1 && !rc; i++) { /* the segments with a log-mel frame */
+        double t0 = sg[i].start_s > 0 ? sg[i].start_s : 0, t1 = sg[i].end_s > t0 ? sg[i].end_s : t0;
+        uint64_t a = (uint64_t)(t0 * MM_AUDIO_RATE), b = (uint64_t)(t1 * MM_AUDIO_RATE);
+        if (a < base) a = base; /* never happens: the window keeps every pending segment */
+        if (b > base + len) b = base + len;
+        if (a + 2 > b) continue;
+        at[nin] = a;
+        ins[nin++] = (mmp_input){path, 1, NULL, win + (a - base), (size_t)(b - a), 0, 0};
+    }
+    /* --parallel segments at once: their decode steps share batches */
+    if (!rc && nin) rc = generate_many(ms, user, ins, nin, n_predict, raws, rls, e);
+    for (int i = 0; i < nin && !rc; i++) {
+        char *line = one_line(raws[i], rls[i]);
+        if (!line) {
+            rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+            break;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "start", (double)at[i] / MM_AUDIO_RATE);
+        cJSON_AddNumberToObject(o, "end", (double)(at[i] + ins[i].n_pcm) / MM_AUDIO_RATE);
+        cJSON_AddStringToObject(o, "text", line);
+        cJSON_AddItemToArray(tr->segs, o);
+        size_t ll = strlen(line);
+        char *nt = realloc(tr->text, tr->tlen + ll + 2);
+        if (!nt) {
+            free(line);
+            rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+            break;
+        }
+        tr->text = nt;
+        if (ll) {
+            if (tr->tlen) tr->text[tr->tlen++] = '\n';
+            memcpy(tr->text + tr->tlen, line, ll);
+            tr->tlen += ll;
+        }
+        tr->text[tr->tlen] = 0;
+        free(line);
+    }
+    for (int i = 0; raws && i < nin; i++) free(raws[i]);
+    free(raws);
+    free(rls);
+    free(ins);
+    free(at);
+    return rc;
+}
+
+/* The recording streamed: 30 s read at a time into a window, fed to voice-activity
+ * segmentation; segments that can no longer change (all but the last found) are transcribed in
+ * groups and the window forgets what no pending segment needs.  Memory stays bounded (the window:
+ * about a minute of samples), whatever the length; the segments and their samples are those of
+ * reading the whole file first. */
+static mm_code transcribe_stream(const model_set *ms, const char *user, int n_predict, mm_audio *a,
+                                 const char *path, transcript *tr, double *duration, mm_err *e) {
+    const size_t chunk = MM_AUDIO_PIECE_SAMPLES, keep_back = (size_t)45 * MM_AUDIO_RATE;
+    const size_t group = (size_t)(ms->parallel > 1 ? 2 * ms->parallel : 1);
+    mm_vad *vad = NULL;
+    float *win = NULL;
+    size_t len = 0, cap = 0, done = 0, ns = 0;
+    uint64_t base = 0;
+    mm_code rc = mm_vad_create(NULL, &vad, e);
+    for (int end = 0; !rc && !end;) {
+        if (len + chunk > cap) {
+            size_t nc = len + chunk;
+            float *nw = realloc(win, nc * sizeof *nw);
+            if (!nw) {
+                rc = mm_err_set(e, MM_ENOMEM, "out of memory");
+                break;
+            }
+            win = nw;
+            cap = nc;
+        }
+        size_t got = 0;
+        if ((rc = mm_audio_read(a, win + len, chunk, &got, e))) break;
+        if (got) rc = mm_vad_feed(vad, win + len, got, e);
+        else rc = mm_vad_finish(vad, e), end = 1;
+        len += got;
+        if (rc) break;
+        const mm_segment *sg = mm_vad_segments(vad, &ns);
+        size_t final = end ? ns : ns ? ns - 1 : 0; /* the last one may still grow, until the end */
+        if (final > done && (end || final - done >= group)) {
+            if ((rc = transcribe_segments(ms, user, n_predict, path, sg, done, final, win, base, len, tr, e))) break;
+            done = final;
+        }
+        /* forget samples before the first pending segment, and before the last keep_back samples
+         * (speech not yet closed into a segment starts no earlier than max_segment + pads back) */
+        uint64_t need = base + len > keep_back ? base + len - keep_back : 0;
+        if (done < ns) {
+            uint64_t s0 = (uint64_t)((sg[done].start_s > 0 ? sg[done].start_s : 0) * MM_AUDIO_RATE);
+            if (s0 < need) need = s0;
+        }
+        if (need > base) {
+            size_t drop = (size_t)(need - base);
+            memmove(win, win + drop, (len - drop) * sizeof *win);
+            len -= drop;
+            base = need;
+        }
+    }
+    *duration = (double)(base + len) / MM_AUDIO_RATE;
+    mm_vad_free(vad);
+    free(win);
+    return rc;
+}
+
 int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
     const model_set *ms;
     mm_code rc = job_model(j, &ms, &r->retryable, e);
@@ -277,83 +398,28 @@ int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
     cJSON_Delete(p);
     if (!user) return mm_err_set(e, MM_ENOMEM, "out of memory"), -1;
     const char *path = j->npaths ? j->paths[0] : "?";
-    float *pcm = NULL;
-    size_t n = 0;
-    mm_vad *vad = NULL;
-    cJSON *data = cJSON_CreateObject(), *segs = cJSON_AddArrayToObject(data, "segments");
-    char *text = NULL;
-    size_t tlen = 0;
-    /* The whole recording in memory (16 kHz mono float: 230 MB an hour), then voice activity
-     * segments (at most 30 s each), each transcribed with its times; --parallel of them at once. */
+    mm_audio *a = NULL;
+    cJSON *data = cJSON_CreateObject();
+    transcript tr = {cJSON_AddArrayToObject(data, "segments"), NULL, 0};
+    double duration = 0;
     rc = mm_err_set(e, MM_ENOTFOUND, "job has no input path");
     for (size_t i = 0; i < j->npaths; i++) { /* the first path with this content that can be read */
         path = j->paths[i];
         rc = same_content(j, path, e);
-        if (!rc) rc = mm_audio_load(path, NULL, &pcm, &n, e);
+        if (!rc) rc = mm_audio_open(path, NULL, &a, e);
         if (rc != MM_ENOTFOUND && rc != MM_EPERM && rc != MM_EIO) break;
     }
-    if (!rc) rc = mm_vad_create(NULL, &vad, e);
-    if (!rc) rc = mm_vad_feed(vad, pcm, n, e);
-    if (!rc) rc = mm_vad_finish(vad, e);
-    size_t ns = 0;
-    const mm_segment *sg = rc ? NULL : mm_vad_segments(vad, &ns);
-    cJSON_AddNumberToObject(data, "duration", (double)n / MM_AUDIO_RATE);
-    /* the segments that have a log-mel frame, transcribed together (their decode steps batched) */
-    mmp_input *ins = ns ? calloc(ns, sizeof *ins) : NULL;
-    char **raws = ns ? calloc(ns, sizeof *raws) : NULL;
-    size_t *rls = ns ? calloc(ns, sizeof *rls) : NULL;
-    int nin = 0;
-    if (ns && (!ins || !raws || !rls)) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
-    for (size_t i = 0; i < ns && !rc; i++) {
-        double s0 = sg[i].start_s > 0 ? sg[i].start_s : 0, s1 = sg[i].end_s > s0 ? sg[i].end_s : s0;
-        size_t a = (size_t)(s0 * MM_AUDIO_RATE), b = (size_t)(s1 * MM_AUDIO_RATE);
-        if (b > n) b = n;
-        if (a + 2 > b) continue; /* no log-mel frame */
-        ins[nin++] = (mmp_input){path, 1, NULL, pcm + a, b - a, 0, 0};
-    }
-    if (!rc && nin) rc = generate_many(ms, user, ins, nin, n_predict, raws, rls, e);
-    for (int i = 0; i < nin && !rc; i++) {
-        char *line = one_line(raws[i], rls[i]);
-        if (!line) {
-            rc = mm_err_set(e, MM_ENOMEM, "out of memory");
-            break;
-        }
-        const size_t a = (size_t)(ins[i].pcm - pcm), b = a + ins[i].n_pcm;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "start", (double)a / MM_AUDIO_RATE);
-        cJSON_AddNumberToObject(o, "end", (double)b / MM_AUDIO_RATE);
-        cJSON_AddStringToObject(o, "text", line);
-        cJSON_AddItemToArray(segs, o);
-        size_t ll = strlen(line);
-        char *nt = realloc(text, tlen + ll + 2);
-        if (!nt) {
-            free(line);
-            rc = mm_err_set(e, MM_ENOMEM, "out of memory");
-            break;
-        }
-        text = nt;
-        if (ll) {
-            if (tlen) text[tlen++] = '\n';
-            memcpy(text + tlen, line, ll);
-            tlen += ll;
-        }
-        text[tlen] = 0;
-        free(line);
-    }
-    for (int i = 0; raws && i < nin; i++) free(raws[i]);
-    free(raws);
-    free(rls);
-    free(ins);
-    mm_vad_free(vad);
-    free(pcm);
+    if (!rc) rc = transcribe_stream(ms, user, n_predict, a, path, &tr, &duration, e);
+    mm_audio_close(a);
+    cJSON_AddNumberToObject(data, "duration", duration);
     free(user);
     if (!rc) {
-        r->text = text ? text : mm_strdup("");
+        r->text = tr.text ? tr.text : mm_strdup("");
         r->data = cJSON_PrintUnformatted(data);
-        text = NULL;
+        tr.text = NULL;
         if (!r->text || !r->data) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
     }
-    free(text);
+    free(tr.text);
     cJSON_Delete(data);
     if (rc && j->npaths && !strstr(e->msg, path)) mm_err_prefix(e, "%s", path);
     r->retryable = rc && !permanent(rc);

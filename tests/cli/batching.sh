@@ -3,7 +3,7 @@
 # one run are decoded together (--parallel, default 4) and must give exactly what one job at a
 # time gives (--parallel 1): the same caption for every picture, the same transcript segments
 # and summaries for every recording (summaries share their instruction prefix, copied from one
-# sequence to the next).  Then `mmpipe bench caption|transcribe --json` on the same pair: its keys,
+# sequence to the next), the same segments of a 200 s recording streamed through its window.  Then `mmpipe bench caption|transcribe --json` on the same pair: its keys,
 # items, and same_output true; usage errors exit 2.
 S=$(cd "$(dirname "$0")/../../samples" && pwd) || exit 1
 . "$(dirname "$0")/lib.sh" "$@"
@@ -35,6 +35,29 @@ eq "$(texts c4.db caption | wc -l)" "$N" "captions with --parallel 4"
 [ "$(texts t1.db summarize)" = "$(texts t4.db summarize)" ] || fail "summaries differ between --parallel 1 and 4"
 diff -r out1 out4 >/dev/null || fail "transcript files differ between --parallel 1 and 4"
 eq "$(texts t4.db summarize | wc -l)" "$(ls "$S"/audio | wc -l)" "summaries"
+
+# ---- a long recording (streamed through a window of about a minute): same segments either way ----
+"$PY" - "$S/audio/hello.wav" long/long.wav <<'PY'
+import os, sys, wave
+w = wave.open(sys.argv[1]); p = w.getparams(); fr = w.readframes(w.getnframes())
+os.makedirs(os.path.dirname(sys.argv[2]), exist_ok=True)
+o = wave.open(sys.argv[2], "wb"); o.setparams(p)
+silence = b"\0" * (p.sampwidth * p.nchannels * p.framerate)  # 1 s between the copies
+for _ in range(int(200 / (w.getnframes() / p.framerate + 1)) + 1): o.writeframes(fr + silence)
+o.close()
+PY
+for p in 1 3; do
+    run transcribe --db "l$p.db" "${MOD[@]}" --parallel "$p" -n 4 --format json --out-dir "lo$p" long
+    expect_rc 0 "transcribe a long recording, --parallel $p"
+done
+diff lo1/long.wav.json lo3/long.wav.json >/dev/null || fail "long recording: --parallel 1 and 3 differ"
+"$PY" - lo3/long.wav.json <<'PY' || fail "long recording: segments do not cover it"
+import json, sys
+o = json.load(open(sys.argv[1]))
+segs = o["segments"]
+assert o["duration"] > 190 and len(segs) > 20, (o["duration"], len(segs))
+assert segs[-1]["end"] > 180 and all(a["end"] <= b["start"] for a, b in zip(segs, segs[1:]))
+PY
 
 # ---- the benchmark ----
 run bench caption "${MOD[@]}" --items 3 --image-max-tokens 70 -n 8 --json
