@@ -125,11 +125,24 @@ mm_code media_generate(const struct model_set *ms, const char *user, const struc
 #define MEDIA_SUMMARY_PROMPT "Summarize this transcript in a few sentences."
 #define MEDIA_SUMMARY_N_PREDICT 128
 #define MEDIA_SUMMARY_CHUNK_TOKENS 2048
+/* The params (canonical JSON object, part of the idempotency key; the caller deletes it) of the
+ * caption / transcribe jobs c asks for (cmd_media.c): `mmpipe caption` / `transcribe` and the media
+ * of `mmpipe ingest -m M --mmproj P` queue the same jobs for the same options. */
+struct cJSON;
+struct cJSON *media_caption_params(const cli *c);
+struct cJSON *media_transcribe_params(const cli *c);
 /* ---- ingest + search (ingest.c) ---- */
 /* Makes this process able to run `ingest` jobs with c->embed_model (loaded on the first job).
  * 0, or EXIT_FATAL after printing why (model unreadable). */
 int ingest_configure(const cli *c);
 int ingest_ready(void);
+/* The identity of the configured embedding model (NULL before ingest_configure), and the params
+ * (canonical JSON, malloc'd) of a document's ingest job into collection: with the content, the
+ * idempotency key `mmpipe ingest` and `mmpipe jobs add ingest` share. */
+const char *ingest_identity(void);
+char *ingest_params(const char *collection);
+/* 1 for a file ingest parses as a document (text, Markdown, HTML, PDF, by its extension). */
+int ingest_is_document(const char *path);
 int run_ingest(const job *j, kind_result *r, mm_err *e);
 
 /* ---- worker (worker.c) ---- */

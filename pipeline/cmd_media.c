@@ -52,6 +52,26 @@ static const char *const transcribe_help =
 
 /* ---- shared ---- */
 
+cJSON *media_caption_params(const cli *c) {
+    /* canonical (sorted keys), part of the idempotency key */
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "alpha", c->alpha ? c->alpha : "white");
+    cJSON_AddNumberToObject(p, "exif", !c->no_exif);
+    /* a token budget other than the default is part of the key; the default adds no key */
+    if (c->img_max_tokens) cJSON_AddNumberToObject(p, "max_tokens", c->img_max_tokens);
+    if (c->img_min_tokens) cJSON_AddNumberToObject(p, "min_tokens", c->img_min_tokens);
+    cJSON_AddNumberToObject(p, "n_predict", c->n_predict > 0 ? c->n_predict : MEDIA_CAPTION_N_PREDICT);
+    cJSON_AddStringToObject(p, "prompt", c->prompt ? c->prompt : MEDIA_CAPTION_PROMPT);
+    return p;
+}
+
+cJSON *media_transcribe_params(const cli *c) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "n_predict", c->n_predict > 0 ? c->n_predict : MEDIA_TRANSCRIBE_N_PREDICT);
+    cJSON_AddStringToObject(p, "prompt", c->prompt ? c->prompt : MEDIA_TRANSCRIBE_PROMPT);
+    return p;
+}
+
 static int setup_model(const cli *c, const char **identity) {
     mm_err e;
     if (!c->model || !c->mmproj) {
@@ -282,15 +302,7 @@ int cmd_caption(int argc, char **argv) {
     }
     const char *identity;
     if ((rc = setup_model(&c, &identity))) return rc;
-    /* params: canonical (sorted keys), part of the idempotency key */
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "alpha", c.alpha ? c.alpha : "white");
-    cJSON_AddNumberToObject(p, "exif", !c.no_exif);
-    /* a token budget other than the default is part of the key; the default adds no key */
-    if (c.img_max_tokens) cJSON_AddNumberToObject(p, "max_tokens", c.img_max_tokens);
-    if (c.img_min_tokens) cJSON_AddNumberToObject(p, "min_tokens", c.img_min_tokens);
-    cJSON_AddNumberToObject(p, "n_predict", c.n_predict > 0 ? c.n_predict : MEDIA_CAPTION_N_PREDICT);
-    cJSON_AddStringToObject(p, "prompt", c.prompt ? c.prompt : MEDIA_CAPTION_PROMPT);
+    cJSON *p = media_caption_params(&c);
     scan_list in = {0};
     int enq, run = scan_enqueue_run(&c, "caption", is_image, "an image", "images", p, identity, &in, &enq);
     path_set ps = {0};
@@ -532,9 +544,7 @@ int cmd_transcribe(int argc, char **argv) {
     }
     const char *identity;
     if ((rc = setup_model(&c, &identity))) return rc;
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddNumberToObject(p, "n_predict", c.n_predict > 0 ? c.n_predict : MEDIA_TRANSCRIBE_N_PREDICT);
-    cJSON_AddStringToObject(p, "prompt", c.prompt ? c.prompt : MEDIA_TRANSCRIBE_PROMPT);
+    cJSON *p = media_transcribe_params(&c);
     scan_list in = {0};
     int enq, run = scan_enqueue_run(&c, "transcribe", is_recording, "a recording (no audio stream FFmpeg can open)",
                                     "recordings", p, identity, &in, &enq);
