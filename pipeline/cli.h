@@ -144,6 +144,11 @@ char *ingest_params(const char *collection);
 /* 1 for a file ingest parses as a document (text, Markdown, HTML, PDF, by its extension). */
 int ingest_is_document(const char *path);
 int run_ingest(const job *j, kind_result *r, mm_err *e);
+/* Retrieval as `mmpipe search` does it: embeds query with the retrieval query prompt (model
+ * c->embed_model, loaded and unloaded here), and calls fn for the c->top_n best chunks of
+ * c->collection by fused vector + BM25 rank, best first (jobs_search).  EXIT_OK, or EXIT_FATAL
+ * after printing why; a collection that does not exist is EXIT_OK without hits when missing_ok. */
+int ingest_retrieve(const cli *c, const char *query, int missing_ok, int (*fn)(void *, const jobs_hit *), void *ud);
 
 /* ---- worker (worker.c) ---- */
 typedef struct worker_stats { int64_t done, failed, retried, lost, released; } worker_stats;
@@ -173,6 +178,7 @@ int cmd_caption(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

@@ -977,6 +977,49 @@ static int show_hit(void *arg, const jobs_hit *h) {
     return 0;
 }
 
+int ingest_retrieve(const cli *c, const char *query, int missing_ok, int (*fn)(void *, const jobs_hit *), void *ud) {
+    if (ingest_configure(c)) return EXIT_FATAL;
+    mm_err e;
+    if (model_load(&e) != MM_OK) {
+        cli_error("%s", e.msg);
+        return EXIT_FATAL;
+    }
+    int dim = mm_model_embd_dim(E.m);
+    float *q = malloc((size_t)dim * sizeof *q);
+    char *prompt = mm_asprintf(QUERY_PROMPT "%s", query);
+    mm_ctx *ctx = NULL;
+    int rc = EXIT_FATAL;
+    jobs_db *db = NULL;
+    if (!q || !prompt) {
+        cli_error("out of memory");
+        goto out;
+    }
+    if (embed_text(&ctx, CHUNK_TOKENS * 2 + 64, prompt, q, dim, &e) != MM_OK) {
+        cli_error("%s: %s", E.path, e.msg);
+        goto out;
+    }
+    if (!(db = cli_open_db(c, 1))) goto out; /* read-only: search never creates a database */
+    mm_code code = jobs_search(db, c->collection, E.identity, q, dim, query, c->top_n, fn, ud, &e);
+    if (code == MM_ENOTFOUND && missing_ok) code = MM_OK;
+    if (code != MM_OK) {
+        cli_error("%s", e.msg);
+        goto out;
+    }
+    rc = EXIT_OK;
+out:
+    jobs_close(db);
+    mm_ctx_close(ctx);
+    free(prompt);
+    free(q);
+    pthread_mutex_lock(&E.mu);
+    mm_tokenizer_close(E.tok);
+    mm_model_close(E.m);
+    E.tok = NULL;
+    E.m = NULL;
+    pthread_mutex_unlock(&E.mu);
+    return rc;
+}
+
 int cmd_search(int argc, char **argv) {
     cli c;
     int rc = cli_parse(&c, "search", "db,config,busy-timeout,quiet,embed-model,collection,results,json,threads",
@@ -990,47 +1033,20 @@ int cmd_search(int argc, char **argv) {
         cli_error("search: --embed-model E.gguf is required (the model the documents were ingested with)");
         return EXIT_USAGE;
     }
-    if (ingest_configure(&c)) return EXIT_FATAL;
-    mm_err e;
-    if (model_load(&e) != MM_OK) {
-        cli_error("%s", e.msg);
+    search_out so = {c.json, 0, c.json ? cJSON_CreateArray() : NULL};
+    if (c.json && !so.arr) {
+        cli_error("out of memory");
         return EXIT_FATAL;
     }
-    int dim = mm_model_embd_dim(E.m);
-    float *q = malloc((size_t)dim * sizeof *q);
-    char *prompt = mm_asprintf(QUERY_PROMPT "%s", c.args[0]);
-    mm_ctx *ctx = NULL;
-    rc = EXIT_FATAL;
-    jobs_db *db = NULL;
-    search_out so = {c.json, 0, c.json ? cJSON_CreateArray() : NULL};
-    if (!q || !prompt || (c.json && !so.arr)) {
-        cli_error("out of memory");
-        goto out;
-    }
-    if (embed_text(&ctx, CHUNK_TOKENS * 2 + 64, prompt, q, dim, &e) != MM_OK) {
-        cli_error("%s: %s", E.path, e.msg);
-        goto out;
-    }
-    if (!(db = cli_open_db(&c, 1))) goto out; /* read-only: search never creates a database */
-    if (jobs_search(db, c.collection, E.identity, q, dim, c.args[0], c.top_n, show_hit, &so, &e) != MM_OK) {
-        cli_error("%s", e.msg);
-        goto out;
-    }
-    if (c.json) {
-        char *s = cJSON_Print(so.arr);
+    rc = ingest_retrieve(&c, c.args[0], 0, show_hit, &so);
+    if (rc == EXIT_OK && c.json) {
+        char *s = cJSON_PrintUnformatted(so.arr); /* one line */
         if (s) puts(s);
+        else rc = EXIT_FATAL, cli_error("out of memory");
         free(s);
-    } else if (!so.n && !c.quiet) {
+    } else if (rc == EXIT_OK && !so.n && !c.quiet) {
         fprintf(stderr, "mmpipe: search: nothing found in collection '%s'\n", c.collection);
     }
-    rc = EXIT_OK;
-out:
     cJSON_Delete(so.arr);
-    jobs_close(db);
-    mm_ctx_close(ctx);
-    free(prompt);
-    free(q);
-    mm_tokenizer_close(E.tok);
-    mm_model_close(E.m);
     return rc;
 }
