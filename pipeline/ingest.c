@@ -520,7 +520,10 @@ static const char *const ingest_help =
     "'mmpipe caption' / 'mmpipe transcribe' queue, shared with them) and those texts become chunks:\n"
     "a caption one chunk, a transcript chunks of its timed segments (with their start/end);\n"
     "without, images and audio are skipped.  An interrupted run resumes; a run with nothing\n"
-    "changed does no model work.  --json: one summary object on stdout at the end.\n"
+    "changed does no model work.  --json: one summary line on stdout at the end, {\"done\", \"failed\",\n"
+    "\"skipped\", \"seconds\", \"collection\", \"documents\", \"images\", \"recordings\", \"ignored\", \"chunks\",\n"
+    "\"renamed\", \"copied\", \"removed\"}: jobs done / failed by this run (failed: also inputs still failed\n"
+    "or unreadable), inputs already ingested, files skipped, chunks embedded.\n"
     "Exit 0, or 3 when some failed.\n";
 
 typedef enum { F_DOC, F_IMAGE, F_AUDIO, F_OTHER } file_class;
@@ -682,6 +685,7 @@ static int ingest_media(const cli *c, const scan_list *in, const file_class *cls
         sum->mdocs.existing += st.existing;
         sum->mdocs.requeued += st.requeued;
         sum->mdocs.failed_already += st.failed_already;
+        sum->mdocs.done_already += st.done_already;
     }
     free(sub);
     jobs_close(db);
@@ -909,7 +913,29 @@ int cmd_ingest(int argc, char **argv) {
                                 sum.nother);
         fputc('\n', stderr);
     }
-    (void)secs;
+    if (c.json && run != EXIT_FATAL) { /* one summary line on stdout; progress stayed on stderr */
+        const jobs_enqueue_stats *md = sum.media;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "done", (double)(sum.w[0].done + sum.w[1].done));
+        cJSON_AddNumberToObject(o, "failed", (double)(sum.w[0].failed + sum.w[1].failed + st->failed_already +
+                                                      st->unreadable + md[0].failed_already + md[0].unreadable +
+                                                      md[1].failed_already + md[1].unreadable + sum.mdocs.failed_already));
+        cJSON_AddNumberToObject(o, "skipped", (double)(st->done_already + sum.mdocs.done_already));
+        cJSON_AddNumberToObject(o, "seconds", (double)llround(secs * 1000) / 1000);
+        cJSON_AddStringToObject(o, "collection", c.collection);
+        cJSON_AddNumberToObject(o, "documents", (double)sum.ndocs);
+        cJSON_AddNumberToObject(o, "images", (double)sum.nimages);
+        cJSON_AddNumberToObject(o, "recordings", (double)sum.naudio);
+        cJSON_AddNumberToObject(o, "ignored", (double)(sum.nother + sum.nskipped_media));
+        cJSON_AddNumberToObject(o, "chunks", (double)E.embedded);
+        cJSON_AddNumberToObject(o, "renamed", (double)ss.renamed);
+        cJSON_AddNumberToObject(o, "copied", (double)ss.copied);
+        cJSON_AddNumberToObject(o, "removed", (double)ss.deleted);
+        char *line = cJSON_PrintUnformatted(o);
+        if (line) puts(line);
+        free(line);
+        cJSON_Delete(o);
+    }
     scan_free(&in);
     free(cls);
     media_run_free(&m);
