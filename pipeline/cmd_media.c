@@ -7,6 +7,9 @@
  * SRT / WebVTT / JSON / text files named as whisper.cpp names them (call.mp3 -> call.mp3.srt)
  * beside the input or under --out-dir, and summaries (call.mp3.summary.txt).
  * Outputs are written from the stored results, so a re-run rewrites them without model work.
+ * --json replaces what is printed on stdout by one summary line (progress stays on stderr).
+ * The params of both kinds (media_caption_params / media_transcribe_params) are shared with
+ * `mmpipe ingest -m`, which queues the same jobs for the images and recordings it finds.
  */
 #include "cli.h"
 
@@ -76,7 +79,8 @@ static void summary_ran(run_summary *s, const worker_stats *w) {
     s->failed += w->failed;
 }
 
-/* Prints the summary as one compact JSON line on stdout, with label: outputs as an extra. */
+/* Prints the summary as one compact JSON line on stdout: the counts, then s->inputs and s->outputs
+ * under the command's names for them, and one extra count when extra_name is not NULL. */
 static void summary_print(const run_summary *s, const char *inputs, const char *outputs, int64_t extra,
                           const char *extra_name) {
     cJSON *o = cJSON_CreateObject();

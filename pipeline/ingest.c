@@ -8,10 +8,19 @@
  * model identity; run the workers until drained.  A job parses the document (decoders/),
  * chunks it along its structure under a token budget with overlap, embeds every chunk
  * with the retrieval document prompt, and replaces the document's chunks in one
- * transaction (jobs_doc_put).  Images and audio are left to caption / transcribe.
+ * transaction (jobs_doc_put).
+ *
+ * Images and recordings (with -m/--mmproj; skipped without): the caption / transcribe jobs
+ * `mmpipe caption` / `transcribe` would queue (same params, same generation-model identity, so
+ * the work is shared) run first under the generation model; then one `ingest` job per
+ * captioned / transcribed content carries the text in its params (a caption: one chunk; a
+ * transcript: its timed segments, chunks with start/end in ms), and runs with the documents'
+ * jobs.  Media are in the sync with the scan either way (renames, copies, deletions), and one
+ * whose caption / transcript cannot be made loses the chunks of an older content.
  *
  * search QUERY: embeds the query with the retrieval query prompt, and fuses cosine
- * similarity over the stored vectors with FTS5 BM25 by reciprocal rank fusion (k = 60).
+ * similarity over the stored vectors with FTS5 BM25 by reciprocal rank fusion (k = 60)
+ * (ingest_retrieve, which `mmpipe ask` uses too).
  */
 #include "cli.h"
 
