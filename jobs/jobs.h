@@ -224,13 +224,15 @@ typedef struct jobs_chunk {
     int64_t byte_start, byte_end;/* source span in the file; -1 = none (PDF) */
     int n_tokens;
     const float *vec;            /* dim floats, L2-normalised (R2) */
+    int has_time;                /* 1: start_ms/end_ms hold a time span (a transcript's segments) */
+    int64_t start_ms, end_ms;
 } jobs_chunk;
 
 typedef struct jobs_doc {
     const char *collection;
     const char *path;            /* raw bytes */
     const char *sha256;
-    const char *media;           /* text, markdown, html, pdf */
+    const char *media;           /* text, markdown, html, pdf, image, audio */
     const char *model;           /* embedding model identity */
     uint64_t size;
     int64_t mtime_ns;
@@ -241,6 +243,9 @@ typedef struct jobs_doc {
 /* *current = 1 when (collection, path) already holds content sha256 embedded with model. */
 mm_code jobs_doc_current(jobs_db *db, const char *collection, const char *path, const char *sha256,
                          const char *model, int *current, mm_err *e);
+/* *current = 1 when (collection, path) holds what job job_id stored (its chunks, or copies of them). */
+mm_code jobs_doc_of_job(jobs_db *db, const char *collection, const char *path, int64_t job_id, int *current,
+                        mm_err *e);
 /* Replaces (collection, path) by d and its chunks in one transaction (R1). */
 mm_code jobs_doc_put(jobs_db *db, const jobs_doc *d, const jobs_chunk *ch, size_t n, mm_err *e);
 /* Removes (collection, path) and its chunks (a file that can no longer be ingested). */
@@ -266,6 +271,8 @@ typedef struct jobs_hit {
     int64_t byte_start, byte_end;/* -1 = none */
     double score;                /* fused score, higher is better */
     int vec_rank, fts_rank;      /* 1-based ranks in each list; 0 = not in it */
+    int has_time;                /* 1: start_ms/end_ms hold the chunk's time span (audio) */
+    int64_t start_ms, end_ms;
 } jobs_hit;
 
 /* Hybrid search in a collection: cosine over the vectors of model (qvec: dim floats,

@@ -110,7 +110,7 @@ mm_code jobs_doc_put(jobs_db *d, const jobs_doc *doc, const jobs_chunk *ch, size
     if ((c = done(d, s, "adding a document", e))) goto fail;
     did = sqlite3_last_insert_rowid(d->db);
     sqlite3_stmt *ins = prep(d, "INSERT INTO chunks(document_id, seq, text, heading, page, byte_start, byte_end, "
-                                "n_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", e);
+                                "n_tokens, start_ms, end_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", e);
     sqlite3_stmt *vec = ins ? prep(d, "INSERT INTO vectors(chunk_id, model, dim, vec) VALUES (?, ?, ?, ?)", e) : NULL;
     if (!vec) {
         sqlite3_finalize(ins);
@@ -130,6 +130,10 @@ mm_code jobs_doc_put(jobs_db *d, const jobs_doc *doc, const jobs_chunk *ch, size
             sqlite3_bind_int64(ins, 7, ch[i].byte_end);
         }
         sqlite3_bind_int(ins, 8, ch[i].n_tokens);
+        if (ch[i].has_time) {
+            sqlite3_bind_int64(ins, 9, ch[i].start_ms);
+            sqlite3_bind_int64(ins, 10, ch[i].end_ms);
+        }
         int rc = sqlite3_step(ins);
         if (rc != SQLITE_DONE) {
             c = jobs_sqlerr(d, rc, "adding a chunk", e);
@@ -150,6 +154,22 @@ fail:
     jobs_rollback(d);
     mm_err_prefix(e, "%s", doc->path);
     return c;
+}
+
+mm_code jobs_doc_of_job(jobs_db *d, const char *collection, const char *path, int64_t job_id, int *current,
+                        mm_err *e) {
+    *current = 0;
+    sqlite3_stmt *s = prep(d, "SELECT 1 FROM documents d JOIN collections c ON c.id = d.collection_id "
+                              "WHERE c.name = ? AND d.path = ? AND d.job_id = ?", e);
+    if (!s) return e->code;
+    sqlite3_bind_text(s, 1, collection, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, path, (int)strlen(path), SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, job_id);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_ROW) *current = 1;
+    else if (rc != SQLITE_DONE) return jobs_sqlerr(d, rc, "reading documents", e);
+    return MM_OK;
 }
 
 mm_code jobs_doc_delete(jobs_db *d, const char *collection, const char *path, mm_err *e) {
@@ -402,8 +422,8 @@ mm_code jobs_search(jobs_db *d, const char *collection, const char *model, const
     }
     qsort(all, (size_t)na, sizeof *all, cmp_cand);
 
-    if (!(s = prep(d, "SELECT d.path, c.text, c.heading, c.page, c.byte_start, c.byte_end FROM chunks c "
-                      "JOIN documents d ON d.id = c.document_id WHERE c.id = ?", e))) { c = e->code; goto out; }
+    if (!(s = prep(d, "SELECT d.path, c.text, c.heading, c.page, c.byte_start, c.byte_end, c.start_ms, c.end_ms "
+                      "FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?", e))) { c = e->code; goto out; }
     for (int i = 0; i < na && i < k; i++) {
         sqlite3_reset(s);
         sqlite3_bind_int64(s, 1, all[i].id);
@@ -414,7 +434,9 @@ mm_code jobs_search(jobs_db *d, const char *collection, const char *model, const
                       sqlite3_column_int(s, 3),
                       sqlite3_column_type(s, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 4),
                       sqlite3_column_type(s, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 5),
-                      all[i].score, all[i].vr, all[i].fr};
+                      all[i].score, all[i].vr, all[i].fr,
+                      sqlite3_column_type(s, 6) != SQLITE_NULL,
+                      sqlite3_column_int64(s, 6), sqlite3_column_int64(s, 7)};
         if (!h.path) h.path = "";
         if (fn(ctx, &h)) break;
     }

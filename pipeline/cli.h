@@ -127,12 +127,30 @@ mm_code media_generate(const struct model_set *ms, const char *user, const struc
 #define MEDIA_SUMMARY_PROMPT "Summarize this transcript in a few sentences."
 #define MEDIA_SUMMARY_N_PREDICT 128
 #define MEDIA_SUMMARY_CHUNK_TOKENS 2048
+/* The params (canonical JSON object, part of the idempotency key; the caller deletes it) of the
+ * caption / transcribe jobs c asks for (cmd_media.c): `mmpipe caption` / `transcribe` and the media
+ * of `mmpipe ingest -m M --mmproj P` queue the same jobs for the same options. */
+struct cJSON;
+struct cJSON *media_caption_params(const cli *c);
+struct cJSON *media_transcribe_params(const cli *c);
 /* ---- ingest + search (ingest.c) ---- */
 /* Makes this process able to run `ingest` jobs with c->embed_model (loaded on the first job).
  * 0, or EXIT_FATAL after printing why (model unreadable). */
 int ingest_configure(const cli *c);
 int ingest_ready(void);
+/* The identity of the configured embedding model (NULL before ingest_configure), and the params
+ * (canonical JSON, malloc'd) of a document's ingest job into collection: with the content, the
+ * idempotency key `mmpipe ingest` and `mmpipe jobs add ingest` share. */
+const char *ingest_identity(void);
+char *ingest_params(const char *collection);
+/* 1 for a file ingest parses as a document (text, Markdown, HTML, PDF, by its extension). */
+int ingest_is_document(const char *path);
 int run_ingest(const job *j, kind_result *r, mm_err *e);
+/* Retrieval as `mmpipe search` does it: embeds query with the retrieval query prompt (model
+ * c->embed_model, loaded and unloaded here), and calls fn for the c->top_n best chunks of
+ * c->collection by fused vector + BM25 rank, best first (jobs_search).  EXIT_OK, or EXIT_FATAL
+ * after printing why; a collection that does not exist is EXIT_OK without hits when missing_ok. */
+int ingest_retrieve(const cli *c, const char *query, int missing_ok, int (*fn)(void *, const jobs_hit *), void *ud);
 
 /* ---- worker (worker.c) ---- */
 typedef struct worker_stats { int64_t done, failed, retried, lost, released; } worker_stats;
@@ -162,6 +180,7 @@ int cmd_caption(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

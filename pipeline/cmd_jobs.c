@@ -19,7 +19,9 @@ static const char *const jobs_help =
     "\n"
     "Jobs are keyed by kind + file content (SHA-256) + params + model: several paths with\n"
     "the same content share one job, and adding what is already queued or done does nothing.\n"
-    "A failed job stays failed until 'retry' (or 'add --force').  Kinds: hash.\n"
+    "A failed job stays failed until 'retry' (or 'add --force').  Kinds: hash; ingest with\n"
+    "--embed-model E.gguf [--collection NAME] (the documents among the paths, keyed as 'mmpipe ingest'\n"
+    "keys them; run by 'mmpipe worker --embed-model E.gguf').  caption / transcribe: their commands.\n"
     "\n"
     "options:\n"
     "  --db PATH          database file (default ./mmpipe.db)\n"
@@ -83,9 +85,56 @@ int cli_enqueue(const cli *c, const char *kind, char **paths, int n, jobs_enqueu
     return rc;
 }
 
+/* `jobs add ingest`: the documents among the paths (and unreadable entries, which become failed
+ * jobs), queued with the key `mmpipe ingest` gives them: content + ingest_params(collection) + the
+ * embedding model's identity.  Enqueue only: the collection is not synced (renames and deletions
+ * are `mmpipe ingest`'s), and `mmpipe worker --embed-model E.gguf` runs the jobs. */
+static int jobs_add_ingest(const cli *c) {
+    if (!c->embed_model) {
+        cli_error("jobs add: 'ingest' jobs need the embedding model in their key: give --embed-model E.gguf "
+                  "(the one 'mmpipe ingest' and 'mmpipe worker' use)");
+        return EXIT_USAGE;
+    }
+    if (ingest_configure(c)) return EXIT_FATAL;
+    scan_list in, docs = {0};
+    mm_err e;
+    if (scan_paths(c->args + 1, c->nargs - 1, c->db, &in, &e) != MM_OK) {
+        cli_error("%s", e.msg);
+        return EXIT_FATAL;
+    }
+    size_t skipped = 0;
+    docs.v = calloc(in.n + 1, sizeof *docs.v); /* shallow copies: `in` owns the strings */
+    char *params = ingest_params(c->collection);
+    if (!docs.v || !params) {
+        cli_error("out of memory");
+        free(docs.v);
+        free(params);
+        scan_free(&in);
+        return EXIT_FATAL;
+    }
+    for (size_t i = 0; i < in.n; i++) {
+        if (in.v[i].error || in.v[i].clear_only || ingest_is_document(in.v[i].path)) docs.v[docs.n++] = in.v[i];
+        else skipped++;
+    }
+    jobs_spec sp;
+    jobs_spec_default(&sp, "ingest");
+    sp.params_json = params;
+    sp.model = ingest_identity();
+    jobs_enqueue_stats st;
+    int rc = cli_enqueue_list(c, &sp, &docs, "documents", &st);
+    if (skipped && !c->quiet && rc != EXIT_FATAL)
+        fprintf(stderr, "mmpipe: %zu files skipped (not text, Markdown, HTML or PDF; images and recordings are "
+                "indexed by 'mmpipe ingest -m MODEL --mmproj MMPROJ')\n", skipped);
+    free(docs.v);
+    free(params);
+    scan_free(&in);
+    return rc;
+}
+
 static int jobs_add(int argc, char **argv) {
     cli c;
-    int rc = cli_parse(&c, "jobs add", DB_OPTS ",force,priority,max-attempts,max-crashes", argc, argv);
+    int rc = cli_parse(&c, "jobs add", DB_OPTS ",force,priority,max-attempts,max-crashes,embed-model,collection,threads",
+                       argc, argv);
     if (rc) return rc < 0 ? (fputs(jobs_help, stdout), EXIT_OK) : rc;
     if (c.nargs < 2) {
         cli_error("jobs add: needs a KIND and at least one PATH (see 'mmpipe jobs --help')");
@@ -98,6 +147,11 @@ static int jobs_add(int argc, char **argv) {
     if (!strcmp(c.args[0], "caption") || !strcmp(c.args[0], "transcribe") || !strcmp(c.args[0], "summarize")) {
         cli_error("jobs add: '%s' jobs need a model in their key: use 'mmpipe %s -m MODEL --mmproj MMPROJ PATH...'",
                   c.args[0], strcmp(c.args[0], "caption") ? "transcribe" : "caption");
+        return EXIT_USAGE;
+    }
+    if (!strcmp(c.args[0], "ingest")) return jobs_add_ingest(&c);
+    if (c.embed_model) {
+        cli_error("jobs add: --embed-model is for 'ingest' jobs only");
         return EXIT_USAGE;
     }
     jobs_enqueue_stats st;

@@ -7,6 +7,9 @@
  * SRT / WebVTT / JSON / text files named as whisper.cpp names them (call.mp3 -> call.mp3.srt)
  * beside the input or under --out-dir, and summaries (call.mp3.summary.txt).
  * Outputs are written from the stored results, so a re-run rewrites them without model work.
+ * --json replaces what is printed on stdout by one summary line (progress stays on stderr).
+ * The params of both kinds (media_caption_params / media_transcribe_params) are shared with
+ * `mmpipe ingest -m`, which queues the same jobs for the images and recordings it finds.
  */
 #include "cli.h"
 
@@ -22,11 +25,11 @@
 #include "model_cache.h"
 
 #define MEDIA_OPTS "db,config,sync,busy-timeout,quiet,force,workers,lease,heartbeat,backoff,backoff-cap," \
-                   "max-attempts,max-crashes,throttle-ms,model,mmproj,threads,n-predict,prompt,parallel"
+                   "max-attempts,max-crashes,throttle-ms,model,mmproj,threads,n-predict,prompt,parallel,json"
 
 static const char *const caption_help =
     "usage: mmpipe caption PATH... -m MODEL.gguf --mmproj MMPROJ.gguf [--prompt TEXT] [-n N]\n"
-    "                      [--sidecar] [--out FILE.jsonl] [--no-exif] [--alpha white|drop] [-j N] [--force]\n"
+    "                      [--sidecar] [--out FILE.jsonl] [--no-exif] [--alpha white|drop] [-j N] [--force] [--json]\n"
     "Queues one 'caption' job per image (folders recursively; images found by their magic bytes,\n"
     "one job per content), runs them with the model loaded once, and prints 'path: caption'.\n"
     "A re-run does no model work for what is done; a failed image stays failed (exit 3) until\n"
@@ -35,12 +38,16 @@ static const char *const caption_help =
     "  --out FILE.jsonl   records {path, sha256, caption, model, finished_at} for these images\n"
     "  --no-exif          ignore EXIF orientation (applied by default)\n"
     "  --alpha drop       drop alpha as llama.cpp does (default: composite over white)\n"
+    "  --json             stdout: one summary line instead of the captions, {\"done\", \"failed\",\n"
+    "                     \"skipped\", \"seconds\", \"images\", \"ignored\", \"captions\"}: jobs done / failed\n"
+    "                     by this run (failed: also inputs still failed or unreadable), inputs already\n"
+    "                     done, files that are not images, captions of these images\n"
     "Model paths may come from mmpipe.json (\"model\", \"mmproj\").  Exit 0 all done, 3 some failed,\n"
     "1 fatal (model unreadable, missing path), 2 usage.\n";
 
 static const char *const transcribe_help =
     "usage: mmpipe transcribe PATH... -m MODEL.gguf --mmproj MMPROJ.gguf [--summarize [--summary-budget N]]\n"
-    "                         [--format srt,vtt,json,txt] [--out-dir DIR] [--prompt TEXT] [-n N] [-j N]\n"
+    "                         [--format srt,vtt,json,txt] [--out-dir DIR] [--prompt TEXT] [-n N] [-j N] [--json]\n"
     "Queues one 'transcribe' job per recording (audio files and the audio track of videos, found\n"
     "by opening them; other files are skipped), cuts each into voice-activity segments (at most\n"
     "30 s) and transcribes each segment (-n tokens at most, default 128).  Writes, for call.mp3,\n"
@@ -48,9 +55,68 @@ static const char *const transcribe_help =
     "under --out-dir with the input's subfolders; a recording without speech gets files without\n"
     "cues.  --summarize then queues one 'summarize' job per transcript (map-reduce over pieces\n"
     "when it is long: --summary-budget TOKENS, default 2048) and writes call.mp3.summary.txt.\n"
+    "--json: stdout is one summary line, {\"done\", \"failed\", \"skipped\", \"seconds\", \"recordings\",\n"
+    "\"ignored\", \"transcripts\"[, \"summaries\"]} (as for 'mmpipe caption --json'); files are still written.\n"
     "Exit codes as for 'mmpipe caption'.\n";
 
 /* ---- shared ---- */
+
+/* What a run did, for --json: {"done", "failed", "skipped", "seconds", ...}. */
+typedef struct run_summary {
+    int64_t done, failed, skipped;   /* jobs done / failed by this run (failed: also inputs still failed
+                                        or unreadable); inputs already done (no model work) */
+    int64_t inputs, ignored, outputs; /* files of the kind, files of another kind, results written */
+    int64_t t0;                      /* mm_mono_ns at the start */
+} run_summary;
+
+static void summary_enqueued(run_summary *s, const jobs_enqueue_stats *st) {
+    s->failed += st->failed_already + st->unreadable;
+    s->skipped += st->done_already;
+}
+
+static void summary_ran(run_summary *s, const worker_stats *w) {
+    s->done += w->done;
+    s->failed += w->failed;
+}
+
+/* Prints the summary as one compact JSON line on stdout: the counts, then s->inputs and s->outputs
+ * under the command's names for them, and one extra count when extra_name is not NULL. */
+static void summary_print(const run_summary *s, const char *inputs, const char *outputs, int64_t extra,
+                          const char *extra_name) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "done", (double)s->done);
+    cJSON_AddNumberToObject(o, "failed", (double)s->failed);
+    cJSON_AddNumberToObject(o, "skipped", (double)s->skipped);
+    cJSON_AddNumberToObject(o, "seconds", (double)llround((double)(mm_mono_ns() - s->t0) / 1e6) / 1000);
+    cJSON_AddNumberToObject(o, inputs, (double)s->inputs);
+    cJSON_AddNumberToObject(o, "ignored", (double)s->ignored);
+    cJSON_AddNumberToObject(o, outputs, (double)s->outputs);
+    if (extra_name) cJSON_AddNumberToObject(o, extra_name, (double)extra);
+    char *line = cJSON_PrintUnformatted(o);
+    if (line) puts(line);
+    free(line);
+    cJSON_Delete(o);
+}
+
+cJSON *media_caption_params(const cli *c) {
+    /* canonical (sorted keys), part of the idempotency key */
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "alpha", c->alpha ? c->alpha : "white");
+    cJSON_AddNumberToObject(p, "exif", !c->no_exif);
+    /* a token budget other than the default is part of the key; the default adds no key */
+    if (c->img_max_tokens) cJSON_AddNumberToObject(p, "max_tokens", c->img_max_tokens);
+    if (c->img_min_tokens) cJSON_AddNumberToObject(p, "min_tokens", c->img_min_tokens);
+    cJSON_AddNumberToObject(p, "n_predict", c->n_predict > 0 ? c->n_predict : MEDIA_CAPTION_N_PREDICT);
+    cJSON_AddStringToObject(p, "prompt", c->prompt ? c->prompt : MEDIA_CAPTION_PROMPT);
+    return p;
+}
+
+cJSON *media_transcribe_params(const cli *c) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "n_predict", c->n_predict > 0 ? c->n_predict : MEDIA_TRANSCRIBE_N_PREDICT);
+    cJSON_AddStringToObject(p, "prompt", c->prompt ? c->prompt : MEDIA_TRANSCRIBE_PROMPT);
+    return p;
+}
 
 static int setup_model(const cli *c, const char **identity) {
     mm_err e;
@@ -93,9 +159,10 @@ static int is_recording(const char *path) {
     return 1;
 }
 
-/* Keeps unreadable entries (they become failed jobs), folder markers, and files keep() accepts. */
-static void filter(scan_list *in, int (*keep)(const char *), const cli *c, const char *what) {
-    size_t w = 0;
+/* Keeps unreadable entries (they become failed jobs), folder markers, and files keep() accepts;
+ * returns how many files it dropped. */
+static size_t filter(scan_list *in, int (*keep)(const char *), const cli *c, const char *what) {
+    size_t w = 0, dropped = 0;
     for (size_t i = 0; i < in->n; i++) {
         jobs_input *x = &in->v[i];
         if (x->error || x->clear_only || keep(x->path)) {
@@ -107,18 +174,21 @@ static void filter(scan_list *in, int (*keep)(const char *), const cli *c, const
         free((char *)x->path);
         free((char *)x->sha256);
         free((char *)x->error);
+        dropped++;
     }
     in->n = w;
+    return dropped;
 }
 
 /* The front half of caption and transcribe: scan the command line's paths, keep the inputs of
  * the kind (keep / what for the skip message), enqueue one job per content with params (consumed:
  * a canonical JSON object, part of the idempotency key) for the model identity, then run the
- * worker until the queue is drained.  *in keeps the inputs for the outputs written after.
- * *enq gets the enqueue's exit code (EXIT_SOME_FAILED for unreadable inputs); returns
- * worker_run's, or EXIT_FATAL. */
+ * worker until the queue is drained.  *in keeps the inputs for the outputs written after, *sum
+ * what was queued and run (for --json).  *enq gets the enqueue's exit code (EXIT_SOME_FAILED for
+ * unreadable inputs); returns worker_run's, or EXIT_FATAL. */
 static int scan_enqueue_run(cli *c, const char *kind, int (*keep)(const char *), const char *what,
-                            const char *label, cJSON *p, const char *identity, scan_list *in, int *enq) {
+                            const char *label, cJSON *p, const char *identity, scan_list *in, int *enq,
+                            run_summary *sum) {
     mm_err e;
     char *params = cJSON_PrintUnformatted(p);
     cJSON_Delete(p);
@@ -128,15 +198,21 @@ static int scan_enqueue_run(cli *c, const char *kind, int (*keep)(const char *),
         free(params);
         return EXIT_FATAL;
     }
-    filter(in, keep, c, what);
+    sum->ignored += filter(in, keep, c, what);
+    for (size_t i = 0; i < in->n; i++) sum->inputs += !in->v[i].clear_only;
     jobs_spec sp;
     jobs_spec_default(&sp, kind);
     sp.params_json = params;
     sp.model = identity;
-    jobs_enqueue_stats st;
+    jobs_enqueue_stats st = {0};
     *enq = params ? cli_enqueue_list(c, &sp, in, label, &st) : EXIT_FATAL;
     free(params);
-    return *enq == EXIT_FATAL ? EXIT_FATAL : worker_run(c, NULL);
+    summary_enqueued(sum, &st);
+    if (*enq == EXIT_FATAL) return EXIT_FATAL;
+    worker_stats ws = {0};
+    int run = worker_run(c, &ws);
+    summary_ran(sum, &ws);
+    return run;
 }
 
 typedef struct path_set { const char **v; size_t n; } path_set;
@@ -241,7 +317,7 @@ static int caption_one(void *arg, const jobs_result *r) {
     caption_out *o = arg;
     char *path = mm_utf8_sanitize(r->path, r->path_len);
     if (!path) return 1;
-    printf("%s: %s\n", path, r->text);
+    if (!o->c->json) printf("%s: %s\n", path, r->text);
     if (o->c->sidecar) {
         char *side = mm_asprintf("%.*s.txt", (int)r->path_len, r->path), *t = mm_asprintf("%s\n", r->text);
         if (!side || !t || write_atomic(side, t, strlen(t)) != 0) o->errors++;
@@ -283,17 +359,11 @@ int cmd_caption(int argc, char **argv) {
     }
     const char *identity;
     if ((rc = setup_model(&c, &identity))) return rc;
-    /* params: canonical (sorted keys), part of the idempotency key */
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "alpha", c.alpha ? c.alpha : "white");
-    cJSON_AddNumberToObject(p, "exif", !c.no_exif);
-    /* a token budget other than the default is part of the key; the default adds no key */
-    if (c.img_max_tokens) cJSON_AddNumberToObject(p, "max_tokens", c.img_max_tokens);
-    if (c.img_min_tokens) cJSON_AddNumberToObject(p, "min_tokens", c.img_min_tokens);
-    cJSON_AddNumberToObject(p, "n_predict", c.n_predict > 0 ? c.n_predict : MEDIA_CAPTION_N_PREDICT);
-    cJSON_AddStringToObject(p, "prompt", c.prompt ? c.prompt : MEDIA_CAPTION_PROMPT);
+    cJSON *p = media_caption_params(&c);
     scan_list in = {0};
-    int enq, run = scan_enqueue_run(&c, "caption", is_image, "an image", "images", p, identity, &in, &enq);
+    run_summary sum = {0};
+    sum.t0 = mm_mono_ns();
+    int enq, run = scan_enqueue_run(&c, "caption", is_image, "an image", "images", p, identity, &in, &enq, &sum);
     path_set ps = {0};
     caption_out o = {&c, NULL, 0, 0};
     char *tmp = NULL;
@@ -321,6 +391,8 @@ int cmd_caption(int argc, char **argv) {
     scan_free(&in);
     model_cache_free();
     if (o.errors && run != EXIT_FATAL) run = EXIT_FATAL;
+    sum.outputs = o.n;
+    if (c.json && run != EXIT_FATAL) summary_print(&sum, "images", "captions", 0, NULL);
     return run_status(enq, run);
 }
 
@@ -359,6 +431,7 @@ typedef struct transcribe_out {
     int want[4]; /* srt, vtt, json, txt */
     int errors;
     int summaries; /* 1: writing summaries (kind summarize) */
+    int64_t written; /* recordings whose outputs were written */
 } transcribe_out;
 
 /* Where the outputs of an input go: beside it, or under --out-dir keeping the subfolders below
@@ -391,6 +464,7 @@ static int write_output(transcribe_out *o, const char *base, const char *ext, co
 
 static int transcript_one(void *arg, const jobs_result *r) {
     transcribe_out *o = arg;
+    const int show = !o->c->json; /* --json: stdout is the summary only */
     char *path = mm_asprintf("%.*s", (int)r->path_len, r->path), *shown = mm_utf8_sanitize(r->path, r->path_len);
     char *base = path ? out_base(o->c, path) : NULL;
     if (!path || !shown || !base) {
@@ -401,7 +475,8 @@ static int transcript_one(void *arg, const jobs_result *r) {
         buf b = {0};
         put(&b, "%s%s", r->text, *r->text ? "\n" : "");
         write_output(o, base, "summary.txt", &b);
-        printf("%s: summary: %s\n", shown, r->text);
+        if (show) printf("%s: summary: %s\n", shown, r->text);
+        o->written++;
         free(b.p);
         free(path); free(shown); free(base);
         return 0;
@@ -411,7 +486,8 @@ static int transcript_one(void *arg, const jobs_result *r) {
     buf srt = {0}, vtt = {0}, txt = {0};
     put(&vtt, "WEBVTT\n\n");
     int n = 0;
-    printf("%s:\n", shown);
+    if (show) printf("%s:\n", shown);
+    o->written++;
     cJSON *jsegs = cJSON_CreateArray();
     cJSON_ArrayForEach(s, segs) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(s, "text");
@@ -435,10 +511,10 @@ static int transcript_one(void *arg, const jobs_result *r) {
         put(&srt, "%d\n%s --> %s\n%s\n\n", ++n, sa, sz, text);
         put(&vtt, "%s --> %s\n%s\n\n", va, vz, text);
         put(&txt, "%s\n", text);
-        printf("  [%s --> %s] %s\n", va, vz, text);
+        if (show) printf("  [%s --> %s] %s\n", va, vz, text);
         free(cue);
     }
-    if (!n) printf("  (no speech)\n");
+    if (!n && show) printf("  (no speech)\n");
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "path", shown);
     cJSON_AddStringToObject(j, "sha256", r->sha256);
@@ -501,6 +577,8 @@ static int enqueue_summary(void *arg, const jobs_result *r) {
         x->total.added += st.added;
         x->total.existing += st.existing;
         x->total.failed_already += st.failed_already;
+        x->total.done_already += st.done_already;
+        x->total.unreadable += st.unreadable;
     }
     free(sub.v);
     free(params);
@@ -515,7 +593,7 @@ int cmd_transcribe(int argc, char **argv) {
         cli_error("transcribe: needs at least one PATH (see 'mmpipe transcribe --help')");
         return EXIT_USAGE;
     }
-    transcribe_out o = {&c, {1, 1, 1, 1}, 0, 0};
+    transcribe_out o = {&c, {1, 1, 1, 1}, 0, 0, 0};
     if (c.format) {
         static const char *const names[4] = {"srt", "vtt", "json", "txt"};
         memset(o.want, 0, sizeof o.want);
@@ -533,15 +611,18 @@ int cmd_transcribe(int argc, char **argv) {
     }
     const char *identity;
     if ((rc = setup_model(&c, &identity))) return rc;
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddNumberToObject(p, "n_predict", c.n_predict > 0 ? c.n_predict : MEDIA_TRANSCRIBE_N_PREDICT);
-    cJSON_AddStringToObject(p, "prompt", c.prompt ? c.prompt : MEDIA_TRANSCRIBE_PROMPT);
+    cJSON *p = media_transcribe_params(&c);
     scan_list in = {0};
+    run_summary sum = {0};
+    sum.t0 = mm_mono_ns();
     int enq, run = scan_enqueue_run(&c, "transcribe", is_recording, "a recording (no audio stream FFmpeg can open)",
-                                    "recordings", p, identity, &in, &enq);
+                                    "recordings", p, identity, &in, &enq, &sum);
+    int64_t transcripts = 0;
     path_set ps = {0};
     if (run != EXIT_FATAL && (path_set_make(&ps, &in) != 0 || collect(&c, "transcribe", &ps, transcript_one, &o) != MM_OK))
         run = EXIT_FATAL;
+    transcripts = o.written;
+    o.written = 0;
     if (run != EXIT_FATAL && c.summarize) {
         sum_enq x = {&c, &in, identity, -1, 0, {0}};
         if (collect(&c, "transcribe", &ps, enqueue_summary, &x) != MM_OK || x.rc == EXIT_FATAL) {
@@ -551,7 +632,10 @@ int cmd_transcribe(int argc, char **argv) {
                 fprintf(stderr, "mmpipe: %lld transcripts to summarise: %lld new jobs, %lld already queued or done\n",
                         (long long)(x.total.added + x.total.existing), (long long)x.total.added,
                         (long long)(x.total.existing - x.total.failed_already));
-            int run2 = worker_run(&c, NULL);
+            worker_stats ws = {0};
+            int run2 = worker_run(&c, &ws);
+            summary_ran(&sum, &ws);
+            summary_enqueued(&sum, &x.total);
             if (run2 == EXIT_FATAL || (run2 == EXIT_SOME_FAILED && run == EXIT_OK)) run = run2;
             if (x.total.failed_already && run == EXIT_OK) run = EXIT_SOME_FAILED;
             o.summaries = 1;
@@ -562,5 +646,7 @@ int cmd_transcribe(int argc, char **argv) {
     scan_free(&in);
     model_cache_free();
     if (o.errors && run != EXIT_FATAL) run = EXIT_FATAL;
+    sum.outputs = transcripts;
+    if (c.json && run != EXIT_FATAL) summary_print(&sum, "recordings", "transcripts", o.written, c.summarize ? "summaries" : NULL);
     return run_status(enq, run);
 }

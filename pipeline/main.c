@@ -17,6 +17,7 @@ static const command commands[] = {
     {"transcribe", cmd_transcribe, "transcribe every recording to SRT/VTT/JSON/TXT [--summarize]"},
     {"ingest", cmd_ingest, "chunk, embed and index documents of folders (--embed-model E.gguf)"},
     {"search", cmd_search, "hybrid search (vectors + BM25) over ingested documents"},
+    {"ask", cmd_ask, "answer a question from the ingested documents, citing them (-m MODEL)"},
     {"jobs", cmd_jobs, "add, list, cancel, retry and purge jobs"},
     {"worker", cmd_worker, "run queued jobs until none is left (or --follow)"},
     {"status", cmd_status, "job counts by kind and state"},

@@ -5,7 +5,8 @@
 # the texts are gibberish; the pipeline is what is shown), then document ingestion + hybrid
 # search with the bundled random-weight embedding model (samples/models/embed-tiny.gguf:
 # retrieval quality comes from BM25 with it; point --embed-model at a real EmbeddingGemma GGUF
-# for meaningful vectors).  Needs nothing outside the repo.
+# for meaningful vectors), the images and recordings ingested as chunks (-m/--mmproj), and
+# `mmpipe ask` answering from the chunks.  Needs nothing outside the repo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -42,3 +43,13 @@ echo "== mmpipe search \"how many steps does the lighthouse climb have?\" -k 3"
 "$M" search --db "$DB" --embed-model "$EMB" -k 3 "how many steps does the lighthouse climb have?"
 echo "== mmpipe search \"green tea water temperature\" -k 1 --json"
 "$M" search --db "$DB" --embed-model "$EMB" -k 1 --json "green tea water temperature"
+echo "== mmpipe ingest samples/images samples/audio -m ... --mmproj ... (captions and transcripts become chunks;"
+echo "   the caption / transcribe jobs above are reused: no model work but the embedding)"
+"$M" ingest --db "$DB" --embed-model "$EMB" "${MODEL[@]}" samples/images samples/audio
+echo "== mmpipe search \"\$(a caption)\" -k 1 --json  (random-weight captions: queried with one's own text)"
+CAP=$("$M" results export --db "$DB" --kind caption --format jsonl | head -n 1 |
+      python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["text"])')
+"$M" search --db "$DB" --embed-model "$EMB" -k 1 --json "$CAP"
+echo "== mmpipe ask \"how hot should the water be for green tea?\" -k 2  (the random-weight model's answer is gibberish)"
+"$M" ask --db "$DB" --embed-model "$EMB" -m samples/models/tiny-gemma4-e2b-q8_0.gguf -k 2 -n 32 \
+    "how hot should the water be for green tea?"

@@ -11,7 +11,8 @@
 #   - add, change, rename, copy and delete files: the documents, chunks and vectors tables
 #     follow exactly (a rename keeps the chunk ids, a copy embeds nothing);
 #   - vectors are unit length; two files with the same text get the same vector (cosine 1);
-#   - search finds the planted passage first for its question, in text and JSON modes;
+#   - search finds the planted passage first for its question, in text and JSON modes (JSON on
+#     one line, compact);
 #   - a database of schema version 1 is migrated.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh" "$@"
@@ -151,6 +152,8 @@ head -1 .out | grep -q "^1\. docs/notes.md  bytes $s-$e  score" || fail "text se
 grep -q "seventeen herons" .out || fail "text search prints the chunk"
 run search --db "$DB" --embed-model "$E" "funicular glacier platform" --json
 expect_rc 0 "search (json)"
+eq "$(wc -l <.out | tr -d ' ')" 1 "search --json prints one line (compact JSON)"
+if grep -q "$(printf '\t')" .out; then fail "search --json is pretty-printed (tabs): $(head -c 200 .out)"; fi
 $PY - .out <<'EOF' || fail "search --json: $(head -c 600 .out)"
 import json, sys
 a = json.load(open(sys.argv[1]))

@@ -45,7 +45,7 @@ static mm_code put(jobs_db *db, const char *p, const char *sha, const char *cons
     jobs_chunk ch[8];
     for (int i = 0; i < n; i++) {
         vec(v[i], seed + (unsigned)i);
-        ch[i] = (jobs_chunk){texts[i], "Head", 0, i * 10, i * 10 + 9, 5, v[i]};
+        ch[i] = (jobs_chunk){texts[i], "Head", 0, i * 10, i * 10 + 9, 5, v[i], 0, 0, 0};
     }
     jobs_doc d = {"c", p, sha, "text", "model-1", 100, 0, 0, DIM};
     mm_err e;
