@@ -49,10 +49,11 @@ static struct {
     const char *path, *db;
     char identity[96];
     int threads, configured;
+    int parallel;                /* --parallel: chunks embedded together in one pass */
     mm_model *m;
     mm_tokenizer *tok;
     int64_t embedded;            /* chunks embedded by this process */
-} E = {PTHREAD_MUTEX_INITIALIZER, 0, 0, {0}, 0, 0, 0, 0, 0};
+} E = {PTHREAD_MUTEX_INITIALIZER, 0, 0, {0}, 0, 0, 1, 0, 0, 0};
 
 static mm_code model_identity(const char *path, char out[96], mm_err *e) {
     mm_gguf *g;
@@ -82,6 +83,7 @@ int ingest_configure(const cli *c) {
     E.path = c->embed_model;
     E.db = c->db;
     E.threads = c->threads > 0 ? c->threads : 1;
+    E.parallel = c->parallel > 0 ? c->parallel : 4;
     E.configured = 1;
     return 0;
 }
@@ -118,23 +120,37 @@ static int count_tokens(const char *s, size_t n) {
     return (int)k;
 }
 
-/* Embeds text (special-token text in it is NOT parsed) into out (dim floats, normalised). */
-static mm_code embed_text(mm_ctx **ctx, int n_ctx, const char *text, float *out, int dim, mm_err *e) {
-    int32_t *ids = NULL;
-    size_t n = 0;
-    mm_code c = mm_tokenize(E.tok, text, strlen(text), 1, 0, &ids, &n, e);
-    if (c) return c;
-    if ((int)n > n_ctx) n = (size_t)n_ctx; /* the budget keeps chunks well under n_ctx */
+/* Embeds texts[0..n) (special-token text in them is NOT parsed) into out (n rows of dim floats,
+ * normalised), --parallel of them in one pass over the weights (mm_embed_batch: each vector the
+ * bits it gets alone).  *ctx is made on first use: --parallel sequences of n_ctx cells. */
+static mm_code embed_texts(mm_ctx **ctx, int n_ctx, char *const *texts, size_t n, float *out, int dim,
+                           size_t *failed_at, mm_err *e) {
+    const int P = E.parallel > 0 ? E.parallel : 1;
+    mm_code c = MM_OK;
     if (!*ctx) {
-        mm_ctx_params cp = {n_ctx, n_ctx, 1, E.threads, 0};
-        if ((c = mm_ctx_open(E.m, &cp, ctx, e))) {
-            free(ids);
-            return c;
+        mm_ctx_params cp = {n_ctx, n_ctx * P, P, E.threads, 0};
+        if ((c = mm_ctx_open(E.m, &cp, ctx, e))) return c;
+    }
+    int32_t *ids[64] = {0};
+    int nt[64];
+    for (size_t i0 = 0; i0 < n && !c; i0 += (size_t)P) {
+        const int k = n - i0 < (size_t)P ? (int)(n - i0) : P;
+        for (int q = 0; q < k && !c; q++) {
+            size_t m = 0;
+            *failed_at = i0 + (size_t)q;
+            c = mm_tokenize(E.tok, texts[i0 + q], strlen(texts[i0 + q]), 1, 0, &ids[q], &m, e);
+            nt[q] = (int)m > n_ctx ? n_ctx : (int)m; /* the budget keeps chunks well under n_ctx */
+        }
+        if (!c) {
+            *failed_at = i0;
+            c = mm_embed_batch(*ctx, (const int32_t *const *)ids, nt, k, out + i0 * (size_t)dim, e);
+        }
+        for (int q = 0; q < k; q++) {
+            free(ids[q]);
+            ids[q] = NULL;
         }
     }
-    c = mm_embed(*ctx, ids, (int)n, out, e);
-    free(ids);
-    if (c == MM_OK) l2_normalise(out, dim);
+    for (size_t i = 0; !c && i < n; i++) l2_normalise(out + i * (size_t)dim, dim);
     return c;
 }
 
@@ -469,15 +485,19 @@ int run_ingest(const job *j, kind_result *r, mm_err *e) {
     const char *title = doc && doc->title && *doc->title ? doc->title : "none";
     int n_ctx = CHUNK_TOKENS * 2 + 64;
     int64_t total_tokens = 0;
+    char **prompts = calloc(k.n + 1, sizeof *prompts);
+    mm_code pc = prompts ? MM_OK : mm_err_set(e, MM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < k.n && !pc; i++)
+        if (!(prompts[i] = mm_asprintf(DOC_PROMPT_FMT, title, k.v[i].text))) pc = mm_err_set(e, MM_ENOMEM, "out of memory");
+    size_t bad = 0;
+    if (!pc) pc = embed_texts(&ctx, n_ctx, prompts, k.n, vecs, dim, &bad, e);
+    for (size_t i = 0; prompts && i < k.n; i++) free(prompts[i]);
+    free(prompts);
+    if (pc) {
+        mm_err_prefix(e, "%s: chunk %zu", need[0], bad);
+        goto out;
+    }
     for (size_t i = 0; i < k.n; i++) {
-        char *prompt = mm_asprintf(DOC_PROMPT_FMT, title, k.v[i].text);
-        mm_code c = prompt ? embed_text(&ctx, n_ctx, prompt, vecs + i * (size_t)dim, dim, e)
-                           : mm_err_set(e, MM_ENOMEM, "out of memory");
-        free(prompt);
-        if (c) {
-            mm_err_prefix(e, "%s: chunk %zu", need[0], i);
-            goto out;
-        }
         jc[i] = (jobs_chunk){k.v[i].text, k.v[i].heading, k.v[i].page, timed ? -1 : k.v[i].start,
                              timed ? -1 : k.v[i].end, k.v[i].tokens, vecs + i * (size_t)dim,
                              timed, timed ? k.v[i].start : 0, timed ? k.v[i].end : 0};
@@ -746,7 +766,7 @@ static int enqueue_media(const cli *c, const scan_list *in, const file_class *cl
 int cmd_ingest(int argc, char **argv) {
     cli c;
     int rc = cli_parse(&c, "ingest", "db,config,sync,busy-timeout,quiet,force,workers,lease,heartbeat,backoff,"
-                       "max-attempts,max-crashes,embed-model,collection,threads,throttle-ms,model,mmproj,json",
+                       "max-attempts,max-crashes,embed-model,collection,threads,throttle-ms,model,mmproj,json,parallel",
                        argc, argv);
     if (rc) return rc < 0 ? (fputs(ingest_help, stdout), EXIT_OK) : rc;
     if (c.nargs < 1) {
@@ -1029,7 +1049,8 @@ int ingest_retrieve(const cli *c, const char *query, int missing_ok, int (*fn)(v
         cli_error("out of memory");
         goto out;
     }
-    if (embed_text(&ctx, CHUNK_TOKENS * 2 + 64, prompt, q, dim, &e) != MM_OK) {
+    size_t bad;
+    if (embed_texts(&ctx, CHUNK_TOKENS * 2 + 64, &prompt, 1, q, dim, &bad, &e) != MM_OK) {
         cli_error("%s: %s", E.path, e.msg);
         goto out;
     }
