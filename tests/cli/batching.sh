@@ -3,7 +3,8 @@
 # one run are decoded together (--parallel, default 4) and must give exactly what one job at a
 # time gives (--parallel 1): the same caption for every picture, the same transcript segments
 # and summaries for every recording (summaries share their instruction prefix, copied from one
-# sequence to the next), the same segments of a 200 s recording streamed through its window.  Then `mmpipe bench caption|transcribe --json` on the same pair: its keys,
+# sequence to the next), the same segments of a 200 s recording streamed through its window.
+# bench ingest: chunks embedded four at a time give the same search results.  Then `mmpipe bench caption|transcribe --json` on the same pair: its keys,
 # items, and same_output true; usage errors exit 2.
 S=$(cd "$(dirname "$0")/../../samples" && pwd) || exit 1
 . "$(dirname "$0")/lib.sh" "$@"
@@ -80,6 +81,14 @@ o = json.load(open(sys.argv[1]))
 assert o["kind"] == "transcribe" and o["recordings"] == 2 and o["same_output"] is True
 assert abs(o["items"] - 2 * 20 / 3600) < 1e-3 and o["items_per_hour"] > 0
 assert o["batching_on"]["parallel"] == 2
+PY
+run bench ingest --embed-model "$S/models/embed-tiny.gguf" --items 5 --json
+expect_rc 0 "bench ingest"
+"$PY" - "$T/.out" <<'PY' || fail "bench ingest JSON: $(cat "$T/.out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["kind"] == "ingest" and o["items"] == 5 and o["same_output"] is True
+assert o["pages_per_minute"] > 0 and o["batching_on"]["parallel"] == 4
 PY
 run bench caption --items 3
 expect_rc 2 "bench caption without a model"
