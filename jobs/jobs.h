@@ -125,6 +125,7 @@ typedef struct jobs_lease {
     const char *kinds;           /* ",hash,caption," : kinds this worker can run; NULL = any */
     const char *model;           /* model identity this worker has: it claims only jobs queued for it
                                     or for no model (""); NULL = any */
+    const char *model2;          /* a second identity it has too (the embedding model), or NULL */
 } jobs_lease;
 
 typedef struct job {

@@ -254,7 +254,7 @@ static mm_code claim_in_tx(jobs_db *d, const jobs_lease *l, job *out, int *got, 
         "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_until = ?2 + ?3, "
         "claims = claims + 1, started_at = ?2, updated_at = ?2 "
         "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?2 "
-        "  AND (?4 IS NULL OR instr(?4, ',' || kind || ',') > 0) AND (?5 IS NULL OR model = '' OR model = ?5) "
+        "  AND (?4 IS NULL OR instr(?4, ',' || kind || ',') > 0) AND (?5 IS NULL OR model = '' OR model = ?5 OR model = ?6) "
         "  ORDER BY priority DESC, id LIMIT 1) "
         "RETURNING id, kind, sha256, params, model, attempts, crashes, max_attempts, lease_until", e);
     if (!s) return e ? e->code : MM_EIO;
@@ -266,6 +266,8 @@ static mm_code claim_in_tx(jobs_db *d, const jobs_lease *l, job *out, int *got, 
     else sqlite3_bind_null(s, 4);
     if (l->model) sqlite3_bind_text(s, 5, l->model, -1, SQLITE_STATIC);
     else sqlite3_bind_null(s, 5);
+    if (l->model2) sqlite3_bind_text(s, 6, l->model2, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(s, 6);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         out->id = sqlite3_column_int64(s, 0);
@@ -561,13 +563,14 @@ mm_code jobs_pending_get(jobs_db *d, const jobs_lease *l, jobs_pending *p, mm_er
         "min(CASE WHEN state = 'queued' AND not_before > ?1 THEN not_before END), "
         "coalesce(sum(state = 'running'), 0) FROM jobs "
         "WHERE state IN ('queued', 'running') AND (?2 IS NULL OR instr(?2, ',' || kind || ',') > 0) "
-        "AND (?3 IS NULL OR model = '' OR model = ?3)",
+        "AND (?3 IS NULL OR model = '' OR model = ?3 OR model = ?4)",
         -1, &s, NULL);
     if (rc != SQLITE_OK) return jobs_sqlerr(d, rc, "pending", e);
     int64_t now = mm_now_ms();
     sqlite3_bind_int64(s, 1, now);
     if (l && l->kinds) sqlite3_bind_text(s, 2, l->kinds, -1, SQLITE_STATIC);
     if (l && l->model) sqlite3_bind_text(s, 3, l->model, -1, SQLITE_STATIC);
+    if (l && l->model2) sqlite3_bind_text(s, 4, l->model2, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         p->runnable = sqlite3_column_int64(s, 0);

@@ -97,7 +97,7 @@ static int bench_child(const char *dbp, jobs_sync sync) {
     }
     char owner[320];
     jobs_owner_make(owner, sizeof owner);
-    jobs_lease l = {owner, 30000, 1000, 600000, NULL, NULL};
+    jobs_lease l = {owner, 30000, 1000, 600000, NULL, NULL, NULL};
     job j, next;
     int have = 0;
     if (jobs_claim(db, &l, &j, &have, &e) != MM_OK) goto fail;

@@ -429,6 +429,9 @@ void cli_lease(const cli *c, jobs_lease *l, const char *owner, const char *kinds
     l->kinds = kinds;
     const char *id = NULL;
     mm_err e;
-    if (model_cache_configured() && model_cache_identity(&id, &e) == MM_OK) l->model = id;
+    if (model_cache_configured() && model_cache_identity(&id, &e) == MM_OK) {
+        l->model = id;
+        l->model2 = ingest_identity(); /* a worker with both models runs the ingest jobs too */
+    }
     if (l->lease_ms < 100) l->lease_ms = 100;
 }

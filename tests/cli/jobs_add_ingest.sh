@@ -67,4 +67,13 @@ eq "$(q "$DB" "SELECT count(*) FROM documents d JOIN collections c ON c.id = d.c
 run search --db "$DB" --embed-model "$E" --collection other "copper kettles" --json
 expect_rc 0 "search the other collection"
 grep -q '"path":"docs/sub/two.txt"' .out || fail "search finds the document added by jobs add: $(head -c 300 .out)"
+
+# a worker with the generation model and the embedding model runs the ingest jobs too
+S=$(cd "$(dirname "$0")/../../samples" && pwd)
+run jobs add --db "$DB" --embed-model "$E" --collection third ingest docs/sub
+expect_rc 0 "jobs add ingest --collection third"
+run worker --db "$DB" -m "$S/models/tiny-gemma4-e2b-q8_0.gguf" --mmproj "$S/models/tiny-mmproj-gemma4va.gguf" --embed-model "$E"
+expect_rc 0 "worker -m --mmproj --embed-model"
+eq "$(q "$DB" "SELECT state FROM jobs WHERE json_extract(params, '$.collection') = 'third'")" done \
+    "a worker with both models runs the ingest job"
 echo "PASS: jobs_add_ingest"

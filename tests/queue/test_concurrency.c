@@ -38,7 +38,7 @@ static int worker(const char *path, jobs_sync sync, shared *sh, int slow) {
     }
     char owner[320];
     jobs_owner_make(owner, sizeof owner);
-    jobs_lease l = {owner, 60000, 1000, 600000, NULL, NULL};
+    jobs_lease l = {owner, 60000, 1000, 600000, NULL, NULL, NULL};
     job j, next;
     int have = 0, rc = 0, k = 0;
     if (jobs_claim(db, &l, &j, &have, &e) != MM_OK) rc = 3;

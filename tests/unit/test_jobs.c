@@ -185,7 +185,7 @@ static void test_enqueue_idempotent(void) {
 }
 
 static jobs_lease lease_of(const char *owner, int64_t ms) {
-    jobs_lease l = {owner, ms, 10, 1000, NULL, NULL};
+    jobs_lease l = {owner, ms, 10, 1000, NULL, NULL, NULL};
     return l;
 }
 
