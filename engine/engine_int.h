@@ -105,6 +105,12 @@ int mm_cpu_set_level(int level);
 mm_tensor *mm_gguf_tensor_rw(mm_gguf *g, int64_t i);
 /* Lets the kernel drop the mapped pages of [p, p + n) from this process (a mapped file only). */
 void mm_gguf_drop_pages(mm_gguf *g, const void *p, size_t n);
+/* Takes the whole pages of [p, p + n) out of the mapping for good (a repacked tensor's
+ * original bytes, never read again): no later fault can map them back. */
+void mm_gguf_release_pages(mm_gguf *g, const void *p, size_t n);
+/* Drops the pages of the header and metadata (the parse read them all; what is read
+ * again later, e.g. the vocabulary by a tokenizer, faults back in). */
+void mm_gguf_drop_metadata_pages(mm_gguf *g);
 const char *mm_cpu_level_name(int level);
 /* The vec_dot type ggml pairs with a weight type. */
 uint32_t mm_vec_dot_type(uint32_t type);

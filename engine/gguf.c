@@ -661,6 +661,24 @@ void mm_gguf_drop_pages(mm_gguf *g, const void *p, size_t n) {
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* clean file pages: re-read on a later touch */
 }
 
+/* Not only dropped: the whole pages of [p, p + n) become an inaccessible anonymous
+ * reservation, a mapping of their own.  A page fault maps in the file's neighbouring
+ * pages too, up to a whole large folio of the page cache (kernel 6.18, ext4: ~2 MB),
+ * but never across a mapping's end — so a read of a small tensor beside a repacked one
+ * no longer brings the repacked one's original pages back.  The range stays reserved
+ * (a stray read faults instead of finding another mapping); munmap at close frees it. */
+void mm_gguf_release_pages(mm_gguf *g, const void *p, size_t n) {
+    if (!g->mapped || !n) return;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + pg - 1) & ~(pg - 1),
+              b = ((uintptr_t)p + n) & ~(pg - 1);
+    if (b <= a) return;
+    if (mmap((void *)a, b - a, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) ==
+        MAP_FAILED)
+        madvise((void *)a, b - a, MADV_DONTNEED); /* out of mappings: dropped at least */
+}
+
+void mm_gguf_drop_metadata_pages(mm_gguf *g) { mm_gguf_drop_pages(g, g->base, (size_t)g->data_offset); }
+
 const mm_tensor *mm_gguf_find_tensor(const mm_gguf *g, const char *name) {
     if (!g->t_hash || !name) return NULL;
     uint64_t s = hash_slot(g, g->t_hash, g->t_mask, t_name, name);

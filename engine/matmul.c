@@ -637,7 +637,12 @@ mm_code mm_matmul_ex(mm_pool *pool, const mm_tensor *W, int64_t row0, int64_t n_
     for (int64_t t = 0; t < T; t++) urow_bind(&xr[t], mem + ub * (size_t)t, n_in);
     quant_job qj = {W->type, fam, X, ldx, n_in, T, xr};
     mm_pool_for(pool, T, quant_task, &qj);
-    if (W->packed && row0 % 16 == 0) return packed_matmul(pool, W, row0, n_out, xr, T, Y, ldy, heap, e);
+    if (W->packed) { /* its file bytes are gone (model.c): the packed copy is all there is */
+        if (row0 % 16 == 0) return packed_matmul(pool, W, row0, n_out, xr, T, Y, ldy, heap, e);
+        free(heap);
+        return mm_err_set(e, MM_EINVAL, "%s: rows from %lld of a repacked matrix (not a multiple of 16)", W->name,
+                          (long long)row0);
+    }
     if (fam == FAM_F) return float_matmul(pool, W, row0, n_out, xr, T, Y, ldy, heap, e);
     mm_job j = {W, row0, n_out, n_in, T, ldy, fam, xr, Y, mem + ub * (size_t)T, ub, NULL, NULL, 0,
                 (flags & MM_MM_ROWS_ALONE) != 0};

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct loader {
     mm_model *m;
@@ -286,8 +287,9 @@ static int is_matmul_weight(const mm_model *m, const mm_tensor *t) {
 }
 
 /* Repacks every Q4_0 / Q8_0 matrix into the 16-row layout of matmul_packed.c when this
- * CPU has its kernel (MMPIPE_REPACK=0 keeps the file's layout), and drops the original
- * pages from memory (a tied token_embd is then read row by row from the packed copy). */
+ * CPU has its kernel (MMPIPE_REPACK=0 keeps the file's layout), and takes the original
+ * pages out of the mapping (mm_gguf_release_pages): nothing reads a repacked matrix's
+ * file bytes again (a tied token_embd is read row by row from the packed copy). */
 static mm_code pack_matrices(mm_model *m, mm_err *e) {
     const char *env = getenv("MMPIPE_REPACK");
     if ((env && !strcmp(env, "0")) || mm_cpu_level() < 2 || !mm_packed_has_kernel()) return MM_OK;
@@ -299,15 +301,20 @@ static mm_code pack_matrices(mm_model *m, mm_err *e) {
             mm_tensor *t = mm_gguf_tensor_rw(m->g, i);
             if (!mm_packed_supported(t) || !is_matmul_weight(m, t) || (t->n_dims > 2 && t->ne[1] % 16)) continue;
             if (pass == 1) {
-                /* in slices of 1024 groups, each slice's source pages dropped as soon as it is
-                 * packed: the largest matrix (a tied embedding) is never in memory twice */
+                /* in slices of 1024 groups, each slice's source pages released as soon as it
+                 * is packed: the largest matrix (a tied embedding) is never in memory twice,
+                 * and no later fault beside the matrix maps its original pages back (only the
+                 * two pages it shares with its neighbours stay in the mapping) */
                 const int64_t groups = (t->n_rows + 15) / 16;
+                const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), src = (uintptr_t)t->data;
+                uintptr_t done = (src + pg - 1) & ~(pg - 1); /* released up to here */
                 for (int64_t g = 0; g < groups; g += 1024) {
                     const int64_t g1 = g + 1024 < groups ? g + 1024 : groups;
                     mm_packed_pack_groups(t, m->packed + off, g, g1);
-                    const int64_t r0 = g * 16, r1 = g1 * 16 < t->n_rows ? g1 * 16 : t->n_rows;
-                    mm_gguf_drop_pages(m->g, (const uint8_t *)t->data + (uint64_t)r0 * t->row_bytes,
-                                       (size_t)((uint64_t)(r1 - r0) * t->row_bytes));
+                    const int64_t r1 = g1 * 16 < t->n_rows ? g1 * 16 : t->n_rows;
+                    const uintptr_t end = (src + (uintptr_t)((uint64_t)r1 * t->row_bytes)) & ~(pg - 1);
+                    if (end > done) mm_gguf_release_pages(m->g, (const void *)done, (size_t)(end - done));
+                    if (end > done) done = end;
                 }
                 t->packed = m->packed + off;
             }
@@ -347,6 +354,7 @@ mm_code mm_model_open(const char *path, mm_model **out, mm_err *e) {
                            "(llama, gemma3, gemma4, gemma-embedding)", path, m->arch_name);
         if (c == MM_OK && ((c = load(m, e)) != MM_OK || (c = pack_matrices(m, e)) != MM_OK))
             mm_err_prefix(e, "%s", path);
+        if (c == MM_OK) mm_gguf_drop_metadata_pages(m->g); /* read; a tokenizer reads it again */
     }
     if (c) {
         mm_model_close(m);

@@ -4,20 +4,36 @@
  * empty context with the logits of the last row only; tg = N single-token steps
  * from an empty context.  Prints pp_tokens_per_s, tg_tokens_per_s, threads,
  * peak_rss_bytes, weight_bytes_per_token (bytes of weights a decode step reads)
- * and tg_gb_per_s (that times tg_tokens_per_s).  Not run by the test suite.
+ * and tg_gb_per_s (that times tg_tokens_per_s), and beside peak_rss_bytes:
+ * rss_before_open_bytes (the process before the model: its code and libraries) and
+ * weight_bytes (every tensor's bytes), so peak - before - weights is the KV cache and
+ * scratch (plus the repacked matrices' 16-row padding).  Not run by the test suite.
  */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "engine.h"
 
+/* VmRSS of this process in bytes (0 where there is no /proc). */
+static double rss_now(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char l[256];
+    double v = 0;
+    while (f && fgets(l, sizeof l, f))
+        if (!strncmp(l, "VmRSS:", 6)) v = atof(l + 6) * 1024;
+    if (f) fclose(f);
+    return v;
+}
+
 int bench_model(const cli *c) {
     mm_model *m;
     mm_err e;
+    const double rss0 = rss_now();
     if (mm_model_open(c->model, &m, &e) != MM_OK) {
         cli_error("%s", e.msg);
         return EXIT_FATAL;
@@ -58,13 +74,14 @@ int bench_model(const cli *c) {
     /* bytes of weights one decode step reads: every tensor but the embedding tables
      * (one row each) — the tied output head is read whole */
     const mm_gguf *g = mm_model_gguf(m);
-    uint64_t wb = 0;
+    uint64_t wb = 0, all = 0;
     int tied = mm_gguf_find_tensor(g, "output.weight") == NULL;
     for (int64_t i = 0; i < mm_gguf_n_tensors(g); i++) {
         const mm_tensor *t = mm_gguf_tensor(g, i);
         if (!strcmp(t->name, "per_layer_token_embd.weight")) wb += t->row_bytes;
         else if (!strcmp(t->name, "token_embd.weight")) wb += tied ? t->nbytes : t->row_bytes;
         else wb += t->nbytes;
+        all += t->nbytes;
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -77,6 +94,8 @@ int bench_model(const cli *c) {
     cJSON_AddNumberToObject(o, "threads", threads);
     cJSON_AddStringToObject(o, "kv_type", c->kv_f32 ? "f32" : "f16");
     cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)ru.ru_maxrss * 1024);
+    cJSON_AddNumberToObject(o, "rss_before_open_bytes", rss0);
+    cJSON_AddNumberToObject(o, "weight_bytes", (double)all);
     cJSON_AddNumberToObject(o, "weight_bytes_per_token", (double)wb);
     cJSON_AddNumberToObject(o, "tg_gb_per_s", (double)(long long)(tg * (double)wb / 1e9 * 1000) / 1000);
     if (c->json) {
@@ -84,8 +103,9 @@ int bench_model(const cli *c) {
         if (s) puts(s);
         free(s);
     } else {
-        printf("%s: pp%d %.1f tok/s, tg%d %.2f tok/s (%.2f GB/s), %d threads, peak RSS %.1f MiB\n", c->model, P,
-               pp, N, tg, tg * (double)wb / 1e9, threads, (double)ru.ru_maxrss / 1024);
+        printf("%s: pp%d %.1f tok/s, tg%d %.2f tok/s (%.2f GB/s), %d threads, peak RSS %.1f MiB "
+               "(%.1f MiB before the model, weights %.1f MiB)\n", c->model, P, pp, N, tg, tg * (double)wb / 1e9,
+               threads, (double)ru.ru_maxrss / 1024, rss0 / 1048576, (double)all / 1048576);
     }
     cJSON_Delete(o);
     rc = EXIT_OK;
