@@ -53,7 +53,36 @@ static struct {
     mm_model *m;
     mm_tokenizer *tok;
     int64_t embedded;            /* chunks embedded by this process */
-} E = {PTHREAD_MUTEX_INITIALIZER, 0, 0, {0}, 0, 0, 1, 0, 0, 0};
+    mm_ctx *spare[8];            /* contexts of finished jobs, for the next ones (opening one costs) */
+    int n_spare;
+} E = {PTHREAD_MUTEX_INITIALIZER, 0, 0, {0}, 0, 0, 1, 0, 0, 0, {0}, 0};
+
+/* A context left by an earlier job, or NULL (embed_texts makes one). */
+static mm_ctx *ctx_take(void) {
+    pthread_mutex_lock(&E.mu);
+    mm_ctx *c = E.n_spare ? E.spare[--E.n_spare] : NULL;
+    pthread_mutex_unlock(&E.mu);
+    return c;
+}
+
+static void ctx_give(mm_ctx *c) {
+    if (!c) return;
+    pthread_mutex_lock(&E.mu);
+    if (E.n_spare < (int)(sizeof E.spare / sizeof E.spare[0])) E.spare[E.n_spare++] = c, c = NULL;
+    pthread_mutex_unlock(&E.mu);
+    mm_ctx_close(c);
+}
+
+/* Frees the embedding model of this process and its spare contexts. */
+static void embedder_unload(void) {
+    pthread_mutex_lock(&E.mu);
+    while (E.n_spare) mm_ctx_close(E.spare[--E.n_spare]);
+    mm_tokenizer_close(E.tok);
+    mm_model_close(E.m);
+    E.tok = NULL;
+    E.m = NULL;
+    pthread_mutex_unlock(&E.mu);
+}
 
 static mm_code model_identity(const char *path, char out[96], mm_err *e) {
     mm_gguf *g;
@@ -424,7 +453,7 @@ int run_ingest(const job *j, kind_result *r, mm_err *e) {
     chunker k = {CHUNK_TOKENS, CHUNK_OVERLAP, {0}, {0}, 0, 0, 0, -1, -1, -1, NULL, 0, 0, 0};
     float *vecs = NULL;
     jobs_chunk *jc = NULL;
-    mm_ctx *ctx = NULL;
+    mm_ctx *ctx = ctx_take(); /* NULL: embed_texts makes one */
     if (!need) {
         mm_err_set(e, MM_ENOMEM, "out of memory");
         goto out;
@@ -524,7 +553,7 @@ int run_ingest(const job *j, kind_result *r, mm_err *e) {
     if (r->text) rc = 0;
     else mm_err_set(e, MM_ENOMEM, "out of memory");
 out:
-    mm_ctx_close(ctx);
+    ctx_give(ctx);
     free(jc);
     free(vecs);
     chunker_free(&k);
@@ -968,12 +997,7 @@ int cmd_ingest(int argc, char **argv) {
     scan_free(&in);
     free(cls);
     media_run_free(&m);
-    pthread_mutex_lock(&E.mu);
-    mm_tokenizer_close(E.tok);
-    mm_model_close(E.m);
-    E.tok = NULL;
-    E.m = NULL;
-    pthread_mutex_unlock(&E.mu);
+    embedder_unload();
     model_cache_free();
     if (run == EXIT_FATAL) return EXIT_FATAL;
     return run == EXIT_SOME_FAILED || enq == EXIT_SOME_FAILED || st->unreadable || st->failed_already
@@ -1067,12 +1091,7 @@ out:
     mm_ctx_close(ctx);
     free(prompt);
     free(q);
-    pthread_mutex_lock(&E.mu);
-    mm_tokenizer_close(E.tok);
-    mm_model_close(E.m);
-    E.tok = NULL;
-    E.m = NULL;
-    pthread_mutex_unlock(&E.mu);
+    embedder_unload();
     return rc;
 }
 
