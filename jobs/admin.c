@@ -225,6 +225,31 @@ mm_code jobs_status(jobs_db *d, jobs_status_row **rows, size_t *n, mm_err *e) {
         if (st >= 0) (*rows)[*n - 1].n[st] = sqlite3_column_int64(s, 2);
     }
     sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return jobs_sqlerr(d, rc, "status", e);
+    /* throughput: what finished in the window, over the time since the first of it started */
+    const int64_t now = mm_now_ms();
+    rc = sqlite3_prepare_v2(d->db, "SELECT kind, count(*), min(coalesce(started_at, finished_at)) FROM jobs "
+                            "WHERE state IN ('done', 'failed') AND finished_at >= ?1 GROUP BY kind", -1, &s, NULL);
+    if (rc != SQLITE_OK) return jobs_sqlerr(d, rc, "status", e);
+    sqlite3_bind_int64(s, 1, now - (int64_t)JOBS_RATE_WINDOW_S * 1000);
+    for (size_t i = 0; i < *n; i++) (*rows)[i].eta_s = -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *kind = col_text(s, 0);
+        for (size_t i = 0; i < *n; i++) {
+            jobs_status_row *r = &(*rows)[i];
+            if (strcmp(r->kind, kind)) continue;
+            r->recent = sqlite3_column_int64(s, 1);
+            double span_s = (double)(now - sqlite3_column_int64(s, 2)) / 1000;
+            if (span_s < 1) span_s = 1;
+            r->per_hour = (double)r->recent / span_s * 3600;
+        }
+    }
+    sqlite3_finalize(s);
+    for (size_t i = 0; i < *n; i++) {
+        jobs_status_row *r = &(*rows)[i];
+        const int64_t left = r->n[JOB_QUEUED] + r->n[JOB_RUNNING];
+        r->eta_s = !left ? 0 : r->per_hour > 0 ? (double)left / r->per_hour * 3600 : -1;
+    }
     return rc == SQLITE_DONE ? MM_OK : jobs_sqlerr(d, rc, "status", e);
 }
 

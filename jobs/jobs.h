@@ -195,7 +195,14 @@ mm_code jobs_retry_failed(jobs_db *db, int64_t *n, mm_err *e);
 /* Deletes every job in state (done, failed or cancelled) with its results and inputs. */
 mm_code jobs_purge(jobs_db *db, job_state state, int64_t *n, mm_err *e);
 
-typedef struct jobs_status_row { char kind[32]; int64_t n[JOB_NSTATES]; } jobs_status_row;
+typedef struct jobs_status_row {
+    char kind[32];
+    int64_t n[JOB_NSTATES];
+    int64_t recent;        /* jobs finished (done or failed) in the last JOBS_RATE_WINDOW_S seconds */
+    double per_hour;       /* their rate: recent / the time since the first of them started (0: none) */
+    double eta_s;          /* (queued + running) / rate; -1 when unknown (no recent job), 0 when nothing is left */
+} jobs_status_row;
+#define JOBS_RATE_WINDOW_S 600
 /* *rows is malloc'd (free it), one per kind, sorted by kind. */
 mm_code jobs_status(jobs_db *db, jobs_status_row **rows, size_t *n, mm_err *e);
 

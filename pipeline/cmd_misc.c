@@ -3,6 +3,8 @@
  * `mmpipe hash` (enqueue + run + show: the model-free demo job).
  */
 #include "cli.h"
+
+#include <math.h>
 #include "model_cache.h"
 
 #include <cjson/cJSON.h>
@@ -92,11 +94,22 @@ int cmd_status(int argc, char **argv) {
         free(s);
         cJSON_Delete(root);
     } else {
-        printf("%-12s %8s %8s %8s %8s %10s\n", "kind", "queued", "running", "done", "failed", "cancelled");
-        for (size_t i = 0; i < n; i++)
-            printf("%-12s %8lld %8lld %8lld %8lld %10lld\n", rows[i].kind, (long long)rows[i].n[0],
+        printf("%-12s %8s %8s %8s %8s %10s %10s %10s\n", "kind", "queued", "running", "done", "failed", "cancelled",
+               "per hour", "ETA");
+        for (size_t i = 0; i < n; i++) {
+            char eta[32] = "-";
+            const double t = rows[i].eta_s;
+            if (t == 0) snprintf(eta, sizeof eta, "done");
+            else if (t > 0 && t < 3600) snprintf(eta, sizeof eta, "%dm%02ds", (int)t / 60, (int)t % 60);
+            else if (t >= 3600) snprintf(eta, sizeof eta, "%dh%02dm", (int)(t / 3600), (int)t % 3600 / 60);
+            char rate[32] = "-";
+            if (rows[i].recent) snprintf(rate, sizeof rate, "%.1f", rows[i].per_hour);
+            printf("%-12s %8lld %8lld %8lld %8lld %10lld %10s %10s\n", rows[i].kind, (long long)rows[i].n[0],
                    (long long)rows[i].n[1], (long long)rows[i].n[2], (long long)rows[i].n[3],
-                   (long long)rows[i].n[4]);
+                   (long long)rows[i].n[4], rate, eta);
+        }
+        printf("(per hour: jobs finished in the last %d minutes; ETA: queued and running ones at that rate)\n",
+               JOBS_RATE_WINDOW_S / 60);
         if (n == 0) printf("(no jobs)\n");
     }
     free(rows);

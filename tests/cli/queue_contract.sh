@@ -3,7 +3,8 @@
 # job; status --json unchanged); two paths with the same content share one job and
 # both are exported; a re-run does no work; --force re-runs done jobs (new finished_at);
 # jobs retry --failed requeues failed jobs; jobs purge --state done removes them with
-# their results and inputs; status --json has exactly the documented shape.
+# their results and inputs; status --json has exactly the documented shape; the status table
+# shows the rate and the ETA.
 . "$(dirname "$0")/lib.sh" "$@"
 DB=q.db
 
@@ -65,6 +66,11 @@ run worker --db "$DB"
 expect_rc 0 "worker"
 status_json s3.json
 eq "$(counts s3.json)" "0 0 4 0 0" "counts after the worker"
+# the table: counts, the rate of the last ten minutes and the ETA of what is left
+run status --db "$DB"
+expect_rc 0 "status"
+grep -Eq '^hash +0 +0 +4 +0 +0 +[0-9.]+ +done$' "$T/.out" || fail "status table after the worker: $(cat "$T/.out")"
+grep -q "per hour" "$T/.out" || fail "status has no rate column"
 run results export --db "$DB" --kind hash --format jsonl
 expect_rc 0 "export"
 "$PY" - "$T/.out" <<'EOF' || fail "export after sharing is wrong: $(cat "$T/.out")"
