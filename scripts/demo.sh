@@ -33,7 +33,7 @@ echo "== a second run does no model work:"
 echo "== mmpipe status --db $DB"
 "$M" status --db "$DB"
 echo "== mmpipe results export --kind hash --format jsonl (first 3)"
-"$M" results export --db "$DB" --kind hash --format jsonl | head -n 3
+"$M" results export --db "$DB" --kind hash --format jsonl | sed -n 1,3p
 EMB=${MMPIPE_EMBED_MODEL:-samples/models/embed-tiny.gguf}
 echo "== mmpipe ingest samples/docs --embed-model $EMB"
 "$M" ingest --db "$DB" --embed-model "$EMB" samples/docs
@@ -47,7 +47,7 @@ echo "== mmpipe ingest samples/images samples/audio -m ... --mmproj ... (caption
 echo "   the caption / transcribe jobs above are reused: no model work but the embedding)"
 "$M" ingest --db "$DB" --embed-model "$EMB" "${MODEL[@]}" samples/images samples/audio
 echo "== mmpipe search \"\$(a caption)\" -k 1 --json  (random-weight captions: queried with one's own text)"
-CAP=$("$M" results export --db "$DB" --kind caption --format jsonl | head -n 1 |
+CAP=$("$M" results export --db "$DB" --kind caption --format jsonl | sed -n 1p |
       python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["text"])')
 "$M" search --db "$DB" --embed-model "$EMB" -k 1 --json "$CAP"
 echo "== mmpipe ask \"how hot should the water be for green tea?\" -k 2  (the random-weight model's answer is gibberish)"
