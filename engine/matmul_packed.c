@@ -128,7 +128,7 @@ static void packed_rows_scalar(const mm_packed_args *a, int64_t g0, int64_t g1) 
 }
 
 /* ---- AVX-512 VNNI: 16 rows per register, up to 8 activation rows per pass ---- */
-enum { PK_TT = 8 };
+enum { PK_TT = 8, PK_PF = 6 }; /* PK_PF: blocks prefetched ahead (a read past the matrix is harmless) */
 
 static inline int32_t ld32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
 
@@ -164,6 +164,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c"))) static void
             for (int i = 0; i < PK_TT; i++) acc[i] = _mm512_setzero_ps();
             const uint8_t *blk = a->data + (size_t)g * a->nb * gb;
             for (int64_t b = 0; b < a->nb; b++, blk += gb) {
+                /* decoding streams the weights once: ask for the block-group PK_PF ahead */
+                for (size_t cl = 0; cl < gb; cl += 64) _mm_prefetch((const char *)blk + PK_PF * gb + cl, _MM_HINT_T0);
                 __m512i w[8];
                 if (q4) {
                     for (int p = 0; p < 4; p++) {
