@@ -100,7 +100,7 @@ mm_code mm_ctx_open(const mm_model *m, const mm_ctx_params *p, mm_ctx **out, mm_
     c->n_seq = p->n_seq;
     /* per-sequence regions rounded up to 64 cells, so every region starts equally aligned */
     const int64_t r0 = ((int64_t)p->n_ctx + 63) / 64 * 64;
-    int64_t r1 = m->n_swa > 0 && m->causal && !m->swa_symmetric ? ((int64_t)m->n_swa - 1 + p->n_batch + 63) / 64 * 64 : r0;
+    int64_t r1 = m->n_swa > 0 && m->causal && !m->swa_symmetric ? ((int64_t)m->n_swa - 1 + p->n_batch + 63) / 64 * 64 : 0;
     /* the window set whenever the model has one, even where it is not smaller: where a sequence's
      * cells sit must not depend on the context's size (batched and lone runs agree) */
     if (getenv("MMPIPE_NO_WINDOW_SET")) r1 = 0;
@@ -221,9 +221,18 @@ static void copy_cell(mm_ctx *c, const kv_cells *cs, int a, int b) {
     }
 }
 
+int mm_ctx_prefix_limit(const mm_ctx *c) {
+    return c->cells[1].n ? c->m->n_swa - 1 : c->n_ctx;
+}
+
 mm_code mm_ctx_seq_copy(mm_ctx *c, int src, int dst, int n_pos, mm_err *e) {
     if (src < 0 || dst < 0 || src >= c->n_seq || dst >= c->n_seq || src == dst || n_pos < 0)
         return mm_err_set(e, MM_EINVAL, "context: cannot copy sequence %d to %d", src, dst);
+    /* Past the window, or from a window set with holes, the copy would not sit where decoding the
+     * prefix again puts it (the next batch would drop cells and fill their places). */
+    if (n_pos > mm_ctx_prefix_limit(c) || (c->cells[1].n && c->cells[1].dropped[src] >= 0))
+        return mm_err_set(e, MM_ELIMIT, "context: a shared prefix of %d positions is beyond the window (%d)", n_pos,
+                          mm_ctx_prefix_limit(c));
     mm_ctx_clear(c, dst);
     for (int k = 0; k < 2; k++) {
         kv_cells *cs = &c->cells[k];
@@ -236,7 +245,7 @@ mm_code mm_ctx_seq_copy(mm_ctx *c, int src, int dst, int n_pos, mm_err *e) {
             cs->media[db + i] = cs->media[sb + i];
             copy_cell(c, cs, sb + i, db + i);
         }
-        cs->dropped[dst] = cs->dropped[src] < n_pos ? cs->dropped[src] : -1;
+        cs->dropped[dst] = -1; /* the source has no hole (checked above) */
     }
     return MM_OK;
 }

@@ -419,6 +419,9 @@ void mm_ctx_clear(mm_ctx *c, int seq);
  * in the same places, so decoding dst from n_pos gives what decoding that prefix again would:
  * a shared prompt prefix is computed once (llama_memory_seq_cp). */
 mm_code mm_ctx_seq_copy(mm_ctx *c, int src, int dst, int n_pos, mm_err *e);
+/* The longest prefix mm_ctx_seq_copy takes (it refuses more, MM_ELIMIT, and a source whose
+ * sliding-window cells were already dropped): n_swa - 1 with a sliding window, else n_ctx. */
+int mm_ctx_prefix_limit(const mm_ctx *c);
 
 /* How the rows of one media span (an image's soft tokens) attend to each other (spec §3.2,
  * llama.cpp's mtmd_decode_use_non_causal + the text model's non_causal_type). */

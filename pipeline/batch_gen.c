@@ -166,6 +166,7 @@ static int prefill(bgen_req *r, int s) {
     while (same < S.n_prefix && same < lead && S.prefix[same] == r->pr.items[same].token) same++;
     int reuse = (same < lead ? same : lead - 1);
     if ((size_t)reuse >= r->pr.n) reuse = (int)r->pr.n - 1;
+    if (reuse > mm_ctx_prefix_limit(S.ctx)) reuse = mm_ctx_prefix_limit(S.ctx);
     reuse = reuse / 4 * 4;
     if (reuse >= 4 && mm_ctx_seq_copy(S.ctx, S.parallel, s, reuse, &e) != MM_OK) reuse = 0;
     if (reuse < 4) {
@@ -181,7 +182,9 @@ static int prefill(bgen_req *r, int s) {
         finish(r, rc, &e);
         return 1;
     }
-    if (reuse < lead && lead >= 8) store_prefix(r, s, lead);
+    /* (kept while its cells are whole: no later batch of this prompt dropped window cells of it) */
+    int keep = lead < mm_ctx_prefix_limit(S.ctx) ? lead : mm_ctx_prefix_limit(S.ctx);
+    if (reuse < keep && keep >= 8) store_prefix(r, s, keep);
     r->pos = (int32_t)r->pr.n_pos;
     int32_t t = mm_sample(r->smp, mm_ctx_logits(S.ctx, 0), r->hist, 0);
     if (take_token(r, t, &e, &rc)) {

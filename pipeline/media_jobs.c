@@ -428,6 +428,39 @@ int kind_run_transcribe(const job *j, kind_result *r, mm_err *e) {
 
 /* ---- summarize ---- */
 
+static mm_code summarize_text(const model_set *ms, const char *prompt, const char *text, int chunk_tokens,
+                              int n_predict, int depth, int *calls, char **out, mm_err *e);
+
+/* The map step's pieces, taken by up to --parallel threads. */
+typedef struct map_piece {
+    char *text, *sum;
+    int calls;
+    mm_code rc;
+    mm_err err;
+} map_piece;
+
+typedef struct map_job {
+    const model_set *ms;
+    const char *prompt;
+    int chunk_tokens, n_predict, depth;
+    map_piece *v;
+    size_t n, next;
+    pthread_mutex_t mu;
+} map_job;
+
+static void *map_thread(void *arg) {
+    map_job *m = arg;
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        size_t i = m->next++;
+        pthread_mutex_unlock(&m->mu);
+        if (i >= m->n) return NULL;
+        map_piece *pc = &m->v[i];
+        pc->rc = summarize_text(m->ms, m->prompt, pc->text, m->chunk_tokens, m->n_predict, m->depth, &pc->calls,
+                                &pc->sum, &pc->err);
+    }
+}
+
 /* Summarises text; map-reduce when it does not fit chunk_tokens: the lines are grouped into
  * pieces of at most chunk_tokens tokens, each summarised (map), then the summaries joined
  * and summarised again (reduce) until one fits. */
@@ -458,11 +491,16 @@ static mm_code summarize_text(const model_set *ms, const char *prompt, const cha
         *out = u;
         return MM_OK;
     }
-    /* map: pieces of whole lines (a line longer than the budget is cut by bytes) */
+    /* map: pieces of whole lines (a line longer than the budget is cut by bytes), summarised
+     * side by side (--parallel at once: their decode steps share batches), joined in order */
     size_t len = strlen(text), per = len * (size_t)chunk_tokens / nt;
     if (per < 16) per = 16;
-    char *joined = mm_strdup("");
-    for (size_t at = 0; at < len && !rc && joined;) {
+    map_job mj = {ms, prompt, chunk_tokens, 0, depth + 1, NULL, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    /* map summaries get at most a quarter of the budget, so the joined summaries shrink */
+    mj.n_predict = n_predict < chunk_tokens / 4 ? n_predict : chunk_tokens / 4;
+    if (mj.n_predict < 16) mj.n_predict = 16;
+    size_t cap = 0;
+    for (size_t at = 0; at < len && !rc;) {
         size_t end = at + per < len ? at + per : len;
         if (end < len) {
             const char *nl = NULL;
@@ -470,22 +508,43 @@ static mm_code summarize_text(const model_set *ms, const char *prompt, const cha
                 if (text[k - 1] == '\n') { nl = text + k; break; }
             if (nl) end = (size_t)(nl - text);
         }
-        char *piece = malloc(end - at + 1), *sum = NULL;
-        if (!piece) { rc = mm_err_set(e, MM_ENOMEM, "out of memory"); break; }
-        memcpy(piece, text + at, end - at);
-        piece[end - at] = 0;
-        /* map summaries get at most a quarter of the budget, so the joined summaries shrink */
-        int np = n_predict < chunk_tokens / 4 ? n_predict : chunk_tokens / 4;
-        rc = summarize_text(ms, prompt, piece, chunk_tokens, np > 16 ? np : 16, depth + 1, calls, &sum, e);
-        free(piece);
-        if (!rc) {
-            char *nj = mm_asprintf("%s%s%s", joined, *joined ? "\n" : "", sum);
+        if (mj.n == cap) {
+            cap = cap ? cap * 2 : 8;
+            map_piece *np = realloc(mj.v, cap * sizeof *np);
+            if (!np) { rc = mm_err_set(e, MM_ENOMEM, "out of memory"); break; }
+            mj.v = np;
+        }
+        map_piece *pc = &mj.v[mj.n];
+        memset(pc, 0, sizeof *pc);
+        if (!(pc->text = malloc(end - at + 1))) { rc = mm_err_set(e, MM_ENOMEM, "out of memory"); break; }
+        memcpy(pc->text, text + at, end - at);
+        pc->text[end - at] = 0;
+        mj.n++;
+        at = end;
+    }
+    if (!rc) {
+        int nth = ms->parallel < (int)mj.n ? ms->parallel : (int)mj.n, started = 0;
+        pthread_t th[64];
+        if (nth > 64) nth = 64;
+        for (; nth > 1 && started < nth; started++)
+            if (pthread_create(&th[started], NULL, map_thread, &mj) != 0) break;
+        if (!started) map_thread(&mj);
+        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    }
+    char *joined = rc ? NULL : mm_strdup("");
+    for (size_t i = 0; i < mj.n; i++) {
+        map_piece *pc = &mj.v[i];
+        *calls += pc->calls;
+        if (!rc && pc->rc) rc = mm_err_set(e, pc->err.code, "%s", pc->err.msg);
+        if (!rc && joined) {
+            char *nj = mm_asprintf("%s%s%s", joined, *joined ? "\n" : "", pc->sum);
             free(joined);
             joined = nj;
         }
-        free(sum);
-        at = end;
+        free(pc->text);
+        free(pc->sum);
     }
+    free(mj.v);
     if (!joined && !rc) rc = mm_err_set(e, MM_ENOMEM, "out of memory");
     if (!rc) rc = summarize_text(ms, prompt, joined, chunk_tokens, n_predict, depth + 1, calls, out, e); /* reduce */
     free(joined);

@@ -37,6 +37,15 @@ eq "$(texts c4.db caption | wc -l)" "$N" "captions with --parallel 4"
 diff -r out1 out4 >/dev/null || fail "transcript files differ between --parallel 1 and 4"
 eq "$(texts t4.db summarize | wc -l)" "$(ls "$S"/audio | wc -l)" "summaries"
 
+# ---- map-reduce summaries (a 64-token budget): the map pieces side by side, the same summary ----
+for p in 1 4; do
+    run transcribe --db "mr$p.db" "${MOD[@]}" --parallel "$p" --summarize --summary-budget 64 --out-dir "mr$p" "$S/audio/meeting.mp3"
+    expect_rc 0 "map-reduce summary, --parallel $p"
+done
+[ "$(texts mr1.db summarize)" = "$(texts mr4.db summarize)" ] || fail "map-reduce summaries differ between --parallel 1 and 4"
+eq "$(q mr4.db "SELECT json_extract(data, '$.model_calls') > 2 FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.kind = 'summarize'")" 1 \
+    "the 64-token budget made a map-reduce summary"
+
 # ---- a long recording (streamed through a window of about a minute): same segments either way ----
 "$PY" - "$S/audio/hello.wav" long/long.wav <<'PY'
 import os, sys, wave

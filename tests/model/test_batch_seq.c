@@ -152,6 +152,12 @@ static void check_model(const char *dir, const char *name, int kv_f16) {
             if (!nl) break;
             ok = !step_all(c, mix, l2, nl, mixlog, V);
         }
+        /* a prefix past the sliding window is refused (it would not sit where a lone run puts it) */
+        const int lim = mm_ctx_prefix_limit(c);
+        if (ok && lim < mix[1].pos && mm_ctx_seq_copy(c, 1, 0, lim + 1, &e) == MM_OK) {
+            printf("FAIL %s: a prefix of %d positions past the window (%d) was copied\n", name, lim + 1, lim);
+            fails++;
+        }
         mm_ctx_close(c);
         for (int k = 0; ok && k < NP; k++)
             for (int st = 0; st <= STEPS; st++)
