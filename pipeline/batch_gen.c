@@ -110,12 +110,24 @@ static int take_token(bgen_req *r, int32_t t, mm_err *e, mm_code *rc) {
 
 /* ---- the context ---- */
 
+/* The positions and the batch rows r needs of the context. */
+static void needs(const bgen_req *r, int *n_ctx, int *n_batch) {
+    *n_ctx = (int)r->pr.n_pos + r->n_predict + 1;
+    *n_batch = mmp_prompt_max_run(&r->pr);
+    if (*n_batch < S.parallel) *n_batch = S.parallel; /* a decode step: a row per slot */
+}
+
+static int fits(const bgen_req *r) {
+    int need_ctx, need_batch;
+    needs(r, &need_ctx, &need_batch);
+    return S.ctx && need_ctx <= S.n_ctx && need_batch <= S.n_batch;
+}
+
 /* A context that holds r, reopened when it is too small; only called with no live slot. */
 static mm_code ensure_ctx(const bgen_req *r, mm_err *e) {
-    const int need_ctx = (int)r->pr.n_pos + r->n_predict + 1;
-    int need_batch = mmp_prompt_max_run(&r->pr);
-    if (need_batch < S.parallel) need_batch = S.parallel;
-    if (S.ctx && need_ctx <= S.n_ctx && need_batch <= S.n_batch) return MM_OK;
+    int need_ctx, need_batch;
+    needs(r, &need_ctx, &need_batch);
+    if (fits(r)) return MM_OK;
     mm_ctx_close(S.ctx);
     S.ctx = NULL;
     S.n_prefix = 0;
@@ -130,11 +142,6 @@ static mm_code ensure_ctx(const bgen_req *r, mm_err *e) {
     S.n_ctx = n_ctx;
     S.n_batch = n_batch;
     return MM_OK;
-}
-
-static int fits(const bgen_req *r) {
-    int need_batch = mmp_prompt_max_run(&r->pr);
-    return S.ctx && (int)r->pr.n_pos + r->n_predict + 1 <= S.n_ctx && need_batch <= S.n_batch;
 }
 
 /* Keeps r's leading tokens and their cells (slot s) as the prefix store. */

@@ -145,48 +145,67 @@ mm_code media_generate(const model_set *ms, const char *user, const mmp_input *i
     return generate_alone(ms, user, ins, n_ins, n_predict, out, out_len, e);
 }
 
-/* Several generations at once (the segments of one recording): up to --parallel threads each
- * take the next input, so their decode steps share batches.  outs[i] / lens[i] get the texts;
+/* fn(ctx, i) for i < n, by up to nth threads that each take the next index (in this thread alone
+ * when nth <= 1 or no thread starts): requests made side by side, so the batching scheduler decodes
+ * them together. */
+typedef struct side_by_side {
+    void (*fn)(void *ctx, int i);
+    void *ctx;
+    int n, next;
+    pthread_mutex_t mu;
+} side_by_side;
+
+static void *side_by_side_thread(void *arg) {
+    side_by_side *sb = arg;
+    for (;;) {
+        pthread_mutex_lock(&sb->mu);
+        int i = sb->next++;
+        pthread_mutex_unlock(&sb->mu);
+        if (i >= sb->n) return NULL;
+        sb->fn(sb->ctx, i);
+    }
+}
+
+static void run_side_by_side(int n, int nth, void (*fn)(void *, int), void *ctx) {
+    side_by_side sb = {fn, ctx, n, 0, PTHREAD_MUTEX_INITIALIZER};
+    pthread_t th[64];
+    int started = 0;
+    if (nth > n) nth = n;
+    if (nth > 64) nth = 64;
+    for (; nth > 1 && started < nth; started++)
+        if (pthread_create(&th[started], NULL, side_by_side_thread, &sb) != 0) break;
+    if (!started) side_by_side_thread(&sb);
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+}
+
+/* Several generations at once (the segments of one recording).  outs[i] / lens[i] get the texts;
  * the first error (by index) is returned and every text is freed then. */
 typedef struct many_job {
     const model_set *ms;
     const char *user;
     const mmp_input *ins;
-    int n, n_predict, next;
+    int n_predict;
     char **outs;
     size_t *lens;
     mm_code *rcs;
     mm_err *errs;
-    pthread_mutex_t mu;
 } many_job;
 
-static void *many_thread(void *arg) {
+static void many_item(void *arg, int i) {
     many_job *m = arg;
-    for (;;) {
-        pthread_mutex_lock(&m->mu);
-        int i = m->next++;
-        pthread_mutex_unlock(&m->mu);
-        if (i >= m->n) return NULL;
-        m->rcs[i] = media_generate(m->ms, m->user, &m->ins[i], 1, m->n_predict, &m->outs[i], &m->lens[i], &m->errs[i]);
-    }
+    m->rcs[i] = media_generate(m->ms, m->user, &m->ins[i], 1, m->n_predict, &m->outs[i], &m->lens[i], &m->errs[i]);
 }
 
 static mm_code generate_many(const model_set *ms, const char *user, const mmp_input *ins, int n, int n_predict,
                              char **outs, size_t *lens, mm_err *e) {
-    many_job m = {ms, user, ins, n, n_predict, 0, outs, lens, calloc((size_t)n + 1, sizeof(mm_code)),
-                  calloc((size_t)n + 1, sizeof(mm_err)), PTHREAD_MUTEX_INITIALIZER};
+    many_job m = {ms, user, ins, n_predict, outs, lens, calloc((size_t)n + 1, sizeof(mm_code)),
+                  calloc((size_t)n + 1, sizeof(mm_err))};
     if (!m.rcs || !m.errs) {
         free(m.rcs);
         free(m.errs);
         return mm_err_set(e, MM_ENOMEM, "out of memory");
     }
-    int nt = ms->parallel < n ? ms->parallel : n, started = 0;
-    pthread_t th[64];
-    if (nt > 64) nt = 64;
-    for (; nt > 1 && started < nt; started++)
-        if (pthread_create(&th[started], NULL, many_thread, &m) != 0) break;
-    if (!started) many_thread(&m); /* one at a time in this thread */
-    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    run_side_by_side(n, ms->parallel, many_item, &m);
     mm_code rc = MM_OK;
     for (int i = 0; i < n && !rc; i++)
         if (m.rcs[i]) rc = mm_err_set(e, m.errs[i].code, "%s", m.errs[i].msg);
@@ -444,21 +463,14 @@ typedef struct map_job {
     const char *prompt;
     int chunk_tokens, n_predict, depth;
     map_piece *v;
-    size_t n, next;
-    pthread_mutex_t mu;
+    size_t n;
 } map_job;
 
-static void *map_thread(void *arg) {
+static void map_item(void *arg, int i) {
     map_job *m = arg;
-    for (;;) {
-        pthread_mutex_lock(&m->mu);
-        size_t i = m->next++;
-        pthread_mutex_unlock(&m->mu);
-        if (i >= m->n) return NULL;
-        map_piece *pc = &m->v[i];
-        pc->rc = summarize_text(m->ms, m->prompt, pc->text, m->chunk_tokens, m->n_predict, m->depth, &pc->calls,
-                                &pc->sum, &pc->err);
-    }
+    map_piece *pc = &m->v[i];
+    pc->rc = summarize_text(m->ms, m->prompt, pc->text, m->chunk_tokens, m->n_predict, m->depth, &pc->calls,
+                            &pc->sum, &pc->err);
 }
 
 /* Summarises text; map-reduce when it does not fit chunk_tokens: the lines are grouped into
@@ -495,7 +507,7 @@ static mm_code summarize_text(const model_set *ms, const char *prompt, const cha
      * side by side (--parallel at once: their decode steps share batches), joined in order */
     size_t len = strlen(text), per = len * (size_t)chunk_tokens / nt;
     if (per < 16) per = 16;
-    map_job mj = {ms, prompt, chunk_tokens, 0, depth + 1, NULL, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    map_job mj = {ms, prompt, chunk_tokens, 0, depth + 1, NULL, 0};
     /* map summaries get at most a quarter of the budget, so the joined summaries shrink */
     mj.n_predict = n_predict < chunk_tokens / 4 ? n_predict : chunk_tokens / 4;
     if (mj.n_predict < 16) mj.n_predict = 16;
@@ -522,15 +534,7 @@ static mm_code summarize_text(const model_set *ms, const char *prompt, const cha
         mj.n++;
         at = end;
     }
-    if (!rc) {
-        int nth = ms->parallel < (int)mj.n ? ms->parallel : (int)mj.n, started = 0;
-        pthread_t th[64];
-        if (nth > 64) nth = 64;
-        for (; nth > 1 && started < nth; started++)
-            if (pthread_create(&th[started], NULL, map_thread, &mj) != 0) break;
-        if (!started) map_thread(&mj);
-        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    }
+    if (!rc) run_side_by_side((int)mj.n, ms->parallel, map_item, &mj);
     char *joined = rc ? NULL : mm_strdup("");
     for (size_t i = 0; i < mj.n; i++) {
         map_piece *pc = &mj.v[i];
